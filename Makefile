@@ -1,0 +1,29 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   - runtime install, then the tutorial flow on a built-in image
+#   make test   - runtime + test install (TensorFlow is the reference), then the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.runtime
+
+demo: $(VENV)/.runtime
+	$(BIN)/npsrcnn demo --out demo-output
+
+test: $(VENV)/.test
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) demo-output build *.egg-info

@@ -1,0 +1,179 @@
+"""The ``npsrcnn`` command: argument parsing only; every command is a thin call into the library.
+
+Errors in the user's input print one line, ``npsrcnn: <file or option>: <problem>``, and exit 1.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from npsrcnn.errors import NpsrcnnError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def cmd_upscale(args):
+    from npsrcnn.image import read_image, write_image
+    from npsrcnn.predict import predict
+    from npsrcnn.weights import resolve_model
+
+    inputs = _image_files(Path(args.input))
+    out_dir = Path(args.output)
+    model = resolve_model(args.weights, args.scale)
+    targets = [(src, out_dir / f"{src.stem}_x{args.scale}{src.suffix.lower()}") for src in inputs]
+    for src, dst in targets:
+        if dst.resolve() in {s.resolve() for s in inputs}:
+            raise NpsrcnnError(f"{dst}: would overwrite an input; choose another output folder")
+        if dst.exists() and not args.overwrite:
+            raise NpsrcnnError(f"{dst}: exists (use --overwrite to replace it)")
+    _make_dir(out_dir)
+    for src, dst in targets:
+        img = read_image(src)
+        write_image(dst, predict(img, scale=args.scale, weights=model, backend=args.backend))
+        print(f"{src} -> {dst}")
+
+
+def cmd_degrade(args):
+    from npsrcnn.image import read_image, write_image
+    from npsrcnn.resize import degrade
+
+    src, dst = Path(args.input), Path(args.output)
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise NpsrcnnError(f"{dst}: would overwrite the input")
+    write_image(dst, degrade(read_image(src), args.scale, args.method))
+    print(f"{src} -> {dst} ({args.method} down and up by {args.scale})")
+
+
+def cmd_compare(args):
+    from npsrcnn.image import read_image
+    from npsrcnn.metrics import mse, psnr, ssim
+
+    a, b = read_image(args.a), read_image(args.b)
+    opts = dict(crop_border=args.crop_border, y_channel=args.y_channel)
+    print(f"PSNR {psnr(a, b, **opts):.4f} dB  MSE {mse(a, b, **opts):.4f}  SSIM {ssim(a, b, **opts):.4f}")
+
+
+def cmd_info(args):
+    from npsrcnn.model import SRCNN
+
+    model = SRCNN.from_file(args.path)
+    print(f"{args.path}: {model.describe()}")
+    for i, layer in enumerate(model.layers, start=1):
+        kh, kw, c_in, c_out = layer.kernel.shape
+        print(f"  conv{i}: {kh}x{kw}, {c_in} -> {c_out}, padding {layer.padding}, {layer.activation}")
+    top, bottom, left, right = model.shrink
+    print(f"  receptive field {model.receptive_field[0]}x{model.receptive_field[1]}; "
+          f"output loses {top + bottom} rows and {left + right} columns")
+
+
+def cmd_demo(args):
+    from npsrcnn.demo import run_demo
+
+    result = run_demo(args.out, scale=args.scale, weights=args.weights, backend=args.backend,
+                      method=args.method)
+    if result["note"]:
+        print(f"note: {result['note']}")
+    print(f"astronaut (scikit-image), {args.method} x{args.scale}, {args.scale} px shaved:")
+    print(f"  {'':18} {'PSNR dB':>8} {'MSE':>9} {'SSIM':>7}")
+    for label, p, m, s in result["rows"]:
+        print(f"  {label:18} {p:8.2f} {m:9.2f} {s:7.4f}")
+    print("wrote " + ", ".join(str(f) for f in result["files"]))
+
+
+def _image_files(path):
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise NpsrcnnError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        return files
+    if not path.exists():
+        raise NpsrcnnError(f"{path}: no such file or folder")
+    return [path]
+
+
+def _make_dir(path):
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise NpsrcnnError(f"{path}: cannot create output folder ({e.strerror})") from None
+
+
+def _scale(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"scale {text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"scale must be positive, got {text}")
+    return int(value) if value == int(value) else value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="npsrcnn", description="SRCNN super-resolution in NumPy/Numba.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def backend_option(p):
+        p.add_argument("--backend", default="auto", choices=["auto", "numpy", "cpu", "cuda"],
+                       help="numpy: the reference; cpu: numba kernels; auto: the fastest available")
+
+    p = sub.add_parser("upscale", help="upscale an image or a folder of images")
+    p.add_argument("-i", "--input", required=True, help="image file or folder")
+    p.add_argument("-o", "--output", required=True, help="output folder (created)")
+    p.add_argument("-s", "--scale", type=_scale, default=3)
+    p.add_argument("--weights", help="Keras .h5/.weights.h5/.keras file (default: shipped for the scale)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    backend_option(p)
+    p.set_defaults(func=cmd_upscale)
+
+    p = sub.add_parser("degrade", help="shrink and enlarge back: a low-resolution image at full size")
+    p.add_argument("-i", "--input", required=True)
+    p.add_argument("-o", "--output", required=True, help="output image file")
+    p.add_argument("-s", "--scale", type=_scale, default=3)
+    p.add_argument("--method", default="bicubic", choices=["bicubic", "bilinear"])
+    p.set_defaults(func=cmd_degrade)
+
+    p = sub.add_parser("compare", help="PSNR, MSE and SSIM between two images of one size")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--crop-border", type=int, default=0, help="pixels shaved from each side first")
+    p.add_argument("--y-channel", action="store_true", help="compare luma only (MATLAB rgb2ycbcr)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("info", help="print the architecture in a weights file")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("demo", help="degrade, restore and compare the built-in astronaut image")
+    p.add_argument("--out", default="demo-output", help="folder for the images and figure")
+    p.add_argument("-s", "--scale", type=_scale, default=3)
+    p.add_argument("--method", default="bicubic", choices=["bicubic", "bilinear"])
+    p.add_argument("--weights", help="weights file (default: shipped for the scale)")
+    backend_option(p)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except NpsrcnnError as e:
+        print(f"npsrcnn: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("npsrcnn: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("npsrcnn: out of memory (try a smaller image)", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug of ours: still one line, with a way to see the traceback
+        if os.environ.get("NPSRCNN_DEBUG"):
+            raise
+        print(f"npsrcnn: internal error: {type(e).__name__}: {e} (set NPSRCNN_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 70
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

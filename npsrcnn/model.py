@@ -1,0 +1,193 @@
+"""SRCNN as data: an ordered list of convolution layers, and a forward pass that a backend runs.
+
+    x (N, H, W, 1) --conv f1 x f1, n1 + ReLU-->  patch extraction and representation
+                   --conv f2 x f2, n2 + ReLU-->  non-linear mapping
+                   --conv f3 x f3, 1 (linear)--> reconstruction   -> (N, H', W', 1)
+
+Any number of layers, kernel sizes and channel counts are allowed; the names below only describe
+the paper's three-layer case.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from npsrcnn.errors import NpsrcnnError
+from npsrcnn.reference import ACTIVATIONS, PADDINGS, pad_split
+
+BACKENDS = ("numpy", "cpu", "cuda")
+
+
+@dataclass
+class ConvLayer:
+    """One convolution: kernel ``(kh, kw, c_in, c_out)`` float32, bias ``(c_out,)`` float32."""
+
+    kernel: np.ndarray
+    bias: np.ndarray
+    padding: str = "valid"
+    activation: str = "relu"
+
+    def __post_init__(self):
+        kernel = np.asarray(self.kernel)
+        if kernel.ndim != 4:
+            raise NpsrcnnError(f"conv kernel has shape {kernel.shape}; expected 4 dimensions (kh, kw, c_in, c_out)")
+        bias = np.zeros(kernel.shape[3]) if self.bias is None else np.asarray(self.bias)
+        if bias.shape != (kernel.shape[3],):
+            raise NpsrcnnError(f"conv bias has shape {bias.shape}; the kernel {kernel.shape} needs ({kernel.shape[3]},)")
+        if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
+            raise NpsrcnnError(f"conv layer {kernel.shape} has NaN or infinite weights")
+        if self.padding not in PADDINGS:
+            raise NpsrcnnError(f"padding {self.padding!r} is not one of {', '.join(PADDINGS)}")
+        if self.activation not in ACTIVATIONS:
+            raise NpsrcnnError(f"activation {self.activation!r} is not one of {', '.join(ACTIVATIONS)}")
+        self.kernel = np.ascontiguousarray(kernel, dtype=np.float32)
+        self.bias = np.ascontiguousarray(bias, dtype=np.float32)
+
+    @property
+    def shrink(self):
+        """Pixels lost ``(top, bottom, left, right)``: a valid layer loses the padding the others add."""
+        if self.padding != "valid":
+            return (0, 0, 0, 0)
+        return pad_split(self.kernel.shape[0]) + pad_split(self.kernel.shape[1])
+
+
+def tutorial_padding(n_layers):
+    """The Keras tutorials' convention: first and last layers valid, the ones between same."""
+    return ["valid"] + ["same"] * (n_layers - 2) + ["valid"] if n_layers > 1 else ["valid"]
+
+
+def parse_arch(arch):
+    """``"9-1-5"`` -> ``(9, 1, 5)``, the kernel sizes f1-f2-f3 (any count of layers)."""
+    try:
+        sizes = tuple(int(s) for s in str(arch).split("-"))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise NpsrcnnError(f"architecture {arch!r} is not kernel sizes like 9-1-5")
+    return sizes
+
+
+class SRCNN:
+    """An ordered list of ``ConvLayer``; channels must chain from one layer to the next."""
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+        if not self.layers:
+            raise NpsrcnnError("a model needs at least one conv layer")
+        for i, (a, b) in enumerate(zip(self.layers, self.layers[1:]), start=1):
+            if a.kernel.shape[3] != b.kernel.shape[2]:
+                raise NpsrcnnError(f"layer {i} gives {a.kernel.shape[3]} channels but layer {i + 1} "
+                                   f"takes {b.kernel.shape[2]}")
+
+    @classmethod
+    def build(cls, arch="9-1-5", filters=(64, 32), padding=None, channels=1, seed=0):
+        """A freshly initialised model (Glorot-uniform kernels, zero biases, as Keras does).
+
+        ``padding`` is one mode for every layer or one per layer; None means the tutorials' convention.
+        """
+        sizes = parse_arch(arch)
+        filters = tuple(filters)
+        if len(filters) != len(sizes) - 1:
+            raise NpsrcnnError(f"architecture {arch} has {len(sizes)} layers and needs {len(sizes) - 1} "
+                               f"filter counts, got {len(filters)}")
+        paddings = _per_layer(padding, len(sizes))
+        widths = (channels, *filters, channels)
+        rng = np.random.default_rng(seed)
+        layers = []
+        for i, k in enumerate(sizes):
+            fan_in, fan_out = k * k * widths[i], k * k * widths[i + 1]
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            kernel = rng.uniform(-limit, limit, (k, k, widths[i], widths[i + 1]))
+            layers.append(ConvLayer(kernel, np.zeros(widths[i + 1]), paddings[i],
+                                    "relu" if i < len(sizes) - 1 else "linear"))
+        return cls(layers)
+
+    @classmethod
+    def from_file(cls, path, padding=None):
+        """Read Keras 1/2/3 ``.h5``, ``.weights.h5`` or ``.keras``; see ``npsrcnn.weights.load``."""
+        from npsrcnn.weights import load
+
+        return load(path, padding=padding)
+
+    def save(self, path):
+        """Write a full-model Keras ``.h5`` that ``keras.models.load_model`` reads."""
+        from npsrcnn.weights import save_keras_h5
+
+        save_keras_h5(self, path)
+
+    @property
+    def channels(self):
+        return self.layers[0].kernel.shape[2]
+
+    @property
+    def shrink(self):
+        """Total pixels lost ``(top, bottom, left, right)`` by the valid layers."""
+        return tuple(int(sum(s)) for s in zip(*(layer.shrink for layer in self.layers)))
+
+    @property
+    def receptive_field(self):
+        """Input pixels that one output pixel sees, per axis: ``(sum(kh) - n + 1, sum(kw) - n + 1)``."""
+        n = len(self.layers)
+        return (sum(l.kernel.shape[0] for l in self.layers) - n + 1,
+                sum(l.kernel.shape[1] for l in self.layers) - n + 1)
+
+    def describe(self):
+        """One line, e.g. ``9-3-5 / 128-64, padding valid-same-valid, relu-relu-linear``."""
+        sizes = "-".join(f"{l.kernel.shape[0]}" if l.kernel.shape[0] == l.kernel.shape[1]
+                         else f"{l.kernel.shape[0]}x{l.kernel.shape[1]}" for l in self.layers)
+        filters = "-".join(str(l.kernel.shape[3]) for l in self.layers[:-1])
+        params = sum(l.kernel.size + l.bias.size for l in self.layers)
+        return (f"{sizes} / {filters or '-'}, padding {'-'.join(l.padding for l in self.layers)}, "
+                f"{'-'.join(l.activation for l in self.layers)}, {self.channels} -> "
+                f"{self.layers[-1].kernel.shape[3]} channels, {params} parameters")
+
+    def forward(self, x, backend="numpy"):
+        """``(H, W)`` or ``(N, H, W, C)`` float in [0, 1] -> the network's output, shaped alike.
+
+        Each valid layer shrinks the image by its kernel size minus one; ``same`` and ``replicate``
+        layers keep it. Computes in the input's float dtype (float32 or float64).
+        """
+        from npsrcnn.kernels.registry import LAYER_FORWARD
+
+        x = np.asarray(x)
+        batch = self._as_batch(x)
+        layer_forward = LAYER_FORWARD[resolve_backend(backend)]
+        for layer in self.layers:
+            batch = layer_forward(batch, layer)
+        if x.ndim == 2 and batch.shape[3] == 1:
+            return batch[0, :, :, 0]
+        return batch[0] if x.ndim == 2 else batch
+
+    def _as_batch(self, x):
+        if x.dtype not in (np.float32, np.float64):
+            raise NpsrcnnError(f"forward takes float32 or float64 input, got {x.dtype}")
+        if x.ndim == 2 and self.channels == 1:
+            x = x[None, :, :, None]
+        elif x.ndim != 4 or x.shape[3] != self.channels:
+            raise NpsrcnnError(f"forward takes (H, W) or (N, H, W, {self.channels}) input, got shape {x.shape}")
+        top, bottom, left, right = self.shrink
+        if x.shape[1] - top - bottom < 1 or x.shape[2] - left - right < 1:
+            raise NpsrcnnError(f"input of {x.shape[1]}x{x.shape[2]} pixels is smaller than the network's "
+                               f"{top + bottom + 1}x{left + right + 1} minimum")
+        return np.ascontiguousarray(x)
+
+
+def _per_layer(padding, n):
+    if padding is None:
+        return tutorial_padding(n)
+    if isinstance(padding, str):
+        return [padding] * n
+    padding = list(padding)
+    if len(padding) != n:
+        raise NpsrcnnError(f"{len(padding)} paddings given for {n} layers")
+    return padding
+
+
+def resolve_backend(name):
+    """``auto`` picks the fastest backend this machine has; an unknown or unusable name is an error."""
+    if name == "auto":
+        return "cpu"
+    if name == "cuda":
+        raise NpsrcnnError("the cuda backend has no kernels yet; use --backend cpu or numpy")
+    if name not in BACKENDS:
+        raise NpsrcnnError(f"backend {name!r} is not one of auto, {', '.join(BACKENDS)}")
+    return name

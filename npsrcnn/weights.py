@@ -1,0 +1,263 @@
+"""SRCNN weights in and out of Keras files, with h5py only (no TensorFlow at run time).
+
+What each Keras writes (found by reading real files; see tests/test_weights.py):
+
+=================  ========================================================================
+Keras 1 weights    root attr ``layer_names``; group per layer with attr ``weight_names``
+                   (``convolution2d_1_W:0``, ``convolution2d_1_b:0``) naming its datasets
+Keras 2 weights    the same, names like ``conv2d_1/kernel:0`` (nested groups)
+full model .h5     the same under ``model_weights``, plus root attr ``model_config`` (JSON: the
+                   layer list, with ``padding``/``border_mode`` and ``activation``). Keras 1, 2
+                   and 3 (``model.save("x.h5")``) all write this.
+Keras 3 weights    ``layers/<name>/vars/0`` (kernel), ``vars/1`` (bias); no config
+.keras             a zip of ``config.json`` and ``model.weights.h5`` (the Keras 3 layout)
+=================  ========================================================================
+
+Kernels are ``(kh, kw, c_in, c_out)`` in all of them (TensorFlow ordering), which is the layout
+``npsrcnn.SRCNN`` keeps, so weights are used as stored.
+"""
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from npsrcnn.atomic import atomic_write
+from npsrcnn.errors import NpsrcnnError
+from npsrcnn.model import ConvLayer, SRCNN, _per_layer
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+MAX_ARCHIVE_MEMBER = 1 << 30  # a .keras member larger than this is refused rather than read into memory
+CONV_CLASSES = ("Conv2D", "Convolution2D")
+
+
+def load(path, padding=None):
+    """Read a Keras weights or model file into an ``SRCNN``.
+
+    ``padding`` (one mode, or one per layer) overrides whatever the file says. A file without an
+    architecture (weights only) gets the tutorials' convention: first and last layers ``valid``, the
+    ones between ``same``; ReLU after every layer but the last.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NpsrcnnError(f"{path}: no such weights file")
+    try:
+        if zipfile.is_zipfile(path):
+            entries, specs = _read_keras_archive(path)
+        else:
+            with open(path, "rb") as f:
+                if f.read(8) != HDF5_SIGNATURE:
+                    raise NpsrcnnError("not an HDF5 or .keras file")
+            with h5py.File(path, "r") as f:
+                entries, specs = _read_h5(f)
+        return _assemble(entries, specs, padding)
+    except NpsrcnnError as e:
+        raise NpsrcnnError(f"{path}: {e}") from None
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as e:
+        raise NpsrcnnError(f"{path}: unreadable weights file ({type(e).__name__}: {e})") from None
+
+
+def _read_h5(f):
+    """-> ``([(layer_name, [arrays...]), ...], conv_specs or None)`` from an open HDF5 file or group."""
+    if "model_weights" in f:
+        config = f.attrs.get("model_config")
+        return _read_layer_names_group(f["model_weights"]), _conv_specs(config) if config is not None else None
+    if "layer_names" in f.attrs:
+        return _read_layer_names_group(f), None
+    if "layers" in f:
+        return _read_keras3_group(f["layers"]), None
+    raise NpsrcnnError("HDF5 file holds no Keras weights (no model_weights, layer_names or layers)")
+
+
+def _read_layer_names_group(group):
+    """Keras 1/2 layout: the order is ``layer_names``; each layer lists its datasets in ``weight_names``."""
+    entries = []
+    for name in _strings(group.attrs["layer_names"]):
+        layer = group[name]
+        arrays = [np.asarray(layer[w]) for w in _strings(layer.attrs.get("weight_names", []))]
+        if arrays:
+            entries.append((name, arrays))
+    return entries
+
+
+def _read_keras3_group(group):
+    """Keras 3 layout: ``<name>/vars/<i>``. HDF5 lists names alphabetically, so sort them naturally
+    (``conv2d_2`` before ``conv2d_10``); ``_assemble`` then checks that the channels chain."""
+    entries = []
+    for name in sorted(group.keys(), key=_natural_key):
+        variables = group[name].get("vars")
+        if variables is not None and len(variables):
+            entries.append((name, [np.asarray(variables[k]) for k in sorted(variables.keys(), key=int)]))
+    return entries
+
+
+def _read_keras_archive(path):
+    """A ``.keras`` zip, read in memory: only the two members Keras writes are opened, by exact name."""
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if name.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", name):
+                raise NpsrcnnError(f"archive member {name!r} has an unsafe path; refusing the archive")
+        members = set(archive.namelist())
+        for needed in ("config.json", "model.weights.h5"):
+            if needed not in members:
+                raise NpsrcnnError(f".keras archive has no {needed}")
+            if archive.getinfo(needed).file_size > MAX_ARCHIVE_MEMBER:
+                raise NpsrcnnError(f".keras member {needed} is larger than {MAX_ARCHIVE_MEMBER >> 20} MiB")
+        specs = _conv_specs(archive.read("config.json"))
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as f:
+            entries, _ = _read_h5(f)
+    return entries, specs
+
+
+def _conv_specs(config):
+    """Model config JSON -> ``[(name, padding, activation)]`` per conv layer, in model order.
+
+    Separate ``Activation``/``ReLU`` layers fold into the conv before them. Anything that is not a
+    plain stride-1 channels-last convolution is refused: SRCNN has nothing else.
+    """
+    config = json.loads(config)
+    layers = config["config"]
+    if isinstance(layers, dict):  # Keras 2/3: {"layers": [...]}; Keras 1 Sequential: the list itself
+        layers = layers["layers"]
+    specs = []
+    for layer in layers:
+        kind, c = layer["class_name"], layer["config"]
+        if kind in CONV_CLASSES:
+            _check_plain_conv(c)
+            padding = c.get("padding", c.get("border_mode", "valid"))
+            specs.append([c["name"], padding, _activation(c.get("activation", "linear"), c["name"])])
+        elif kind in ("Activation", "ReLU") and specs:
+            specs[-1][2] = "relu" if kind == "ReLU" else _activation(c.get("activation"), c["name"])
+        elif kind != "InputLayer":
+            raise NpsrcnnError(f"layer {c.get('name', '?')} is a {kind}; an SRCNN file holds only Conv2D layers")
+    return [tuple(s) for s in specs]
+
+
+def _check_plain_conv(c):
+    name = c["name"]
+    if c.get("data_format") == "channels_first" or c.get("dim_ordering") == "th":
+        raise NpsrcnnError(f"layer {name} is channels-first (Theano ordering); only channels-last is supported")
+    for key in ("strides", "subsample", "dilation_rate"):
+        value = c.get(key, 1)
+        if any(v != 1 for v in np.atleast_1d(value)):
+            raise NpsrcnnError(f"layer {name} has {key}={value}; SRCNN convolutions use 1")
+    if c.get("groups", 1) != 1:
+        raise NpsrcnnError(f"layer {name} is a grouped convolution")
+
+
+def _activation(value, name):
+    if value in ("relu", "linear"):
+        return value
+    if value is None:
+        return "linear"
+    raise NpsrcnnError(f"layer {name} has activation {value!r}; only relu and linear are supported")
+
+
+def _assemble(entries, specs, padding):
+    """Pair each layer's arrays with its padding and activation, and build the model."""
+    if not entries:
+        raise NpsrcnnError("file holds no weights")
+    layers = []
+    for name, arrays in entries:
+        kernels = [a for a in arrays if a.ndim == 4]
+        biases = [a for a in arrays if a.ndim == 1]
+        if len(kernels) != 1 or len(biases) > 1 or len(kernels) + len(biases) != len(arrays):
+            shapes = ", ".join(str(a.shape) for a in arrays)
+            raise NpsrcnnError(f"layer {name} has weights of shapes {shapes}; a conv layer has one 4-D kernel "
+                               f"(kh, kw, c_in, c_out) and at most one bias (c_out,)")
+        layers.append((name, kernels[0], biases[0] if biases else None))
+    if specs is None:
+        specs = [(name, p, "relu") for (name, _, _), p in zip(layers, _per_layer(None, len(layers)))]
+        specs[-1] = (specs[-1][0], specs[-1][1], "linear")
+    if [s[0] for s in specs] != [name for name, _, _ in layers]:
+        raise NpsrcnnError(f"model config lists conv layers {[s[0] for s in specs]} but the weights hold "
+                           f"{[name for name, _, _ in layers]}")
+    paddings = [s[1] for s in specs] if padding is None else _per_layer(padding, len(layers))
+    conv_layers = []
+    for (name, kernel, bias), (_, _, activation), pad in zip(layers, specs, paddings):
+        try:
+            conv_layers.append(ConvLayer(kernel, bias, pad, activation))
+        except NpsrcnnError as e:
+            raise NpsrcnnError(f"layer {name}: {e}") from None
+    return SRCNN(conv_layers)
+
+
+def save_keras_h5(model, path):
+    """Write ``model`` as a full-model Keras ``.h5`` (Keras 2 layout, which Keras 3 also loads).
+
+    The file is written beside ``path`` and renamed, so an interrupted save never leaves a broken file.
+    """
+    names = [f"conv2d_{i}" for i in range(1, len(model.layers) + 1)]
+    layer_configs = [{"class_name": "InputLayer", "config": {
+        "batch_input_shape": [None, None, None, model.channels], "dtype": "float32", "name": "input"}}]
+    for name, layer in zip(names, model.layers):
+        kh, kw, _, c_out = layer.kernel.shape
+        layer_configs.append({"class_name": "Conv2D", "config": {
+            "name": name, "trainable": True, "dtype": "float32", "filters": int(c_out),
+            "kernel_size": [int(kh), int(kw)], "strides": [1, 1],
+            "padding": layer.padding if layer.padding != "replicate" else _refuse_replicate(),
+            "data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1,
+            "activation": layer.activation, "use_bias": True}})
+    config = {"class_name": "Sequential", "config": {"name": "srcnn", "layers": layer_configs}}
+    with atomic_write(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["model_config"] = json.dumps(config)
+            f.attrs["backend"] = "tensorflow"
+            f.attrs["keras_version"] = "2.15.0"
+            weights = f.create_group("model_weights")
+            weights.attrs["layer_names"] = np.array(names, dtype="S")
+            weights.attrs["backend"] = "tensorflow"
+            weights.attrs["keras_version"] = "2.15.0"
+            for name, layer in zip(names, model.layers):
+                group = weights.create_group(name)
+                group.attrs["weight_names"] = np.array([f"{name}/kernel:0", f"{name}/bias:0"], dtype="S")
+                group.create_dataset(f"{name}/kernel:0", data=layer.kernel)
+                group.create_dataset(f"{name}/bias:0", data=layer.bias)
+
+
+def _refuse_replicate():
+    raise NpsrcnnError("Keras has no replicate padding; a model with replicate layers cannot be saved as "
+                       "Keras .h5 (set padding='same' or 'valid' first)")
+
+
+def _strings(values):
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(values)]
+
+
+def _natural_key(name):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def shipped_scales():
+    """Scales with shipped weights (``weights/srcnn_x{scale}.h5`` in the package)."""
+    from importlib.resources import files
+
+    found = (re.fullmatch(r"srcnn_x(\d+)\.h5", p.name) for p in files("npsrcnn.pretrained").iterdir())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def shipped_weights(scale):
+    """Path of the shipped weights for ``scale``; a clear error when that scale has none."""
+    from importlib.resources import files
+
+    path = files("npsrcnn.pretrained") / f"srcnn_x{scale}.h5"
+    if not path.is_file():
+        have = ", ".join(f"x{s}" for s in shipped_scales()) or "none yet"
+        raise NpsrcnnError(f"no shipped weights for x{scale} (shipped: {have}); pass weights=PATH (--weights) "
+                           f"to a Keras .h5/.weights.h5/.keras file, e.g. one written by `npsrcnn train`")
+    return Path(str(path))
+
+
+def resolve_model(weights, scale):
+    """An ``SRCNN`` from a model, a path, or None (the shipped weights for ``scale``)."""
+    if isinstance(weights, SRCNN):
+        return weights
+    if weights is None:
+        if scale != int(scale) or scale < 2:
+            raise NpsrcnnError(f"no shipped weights for scale {scale}; pass weights= (for restoring an "
+                               f"image degraded by s, the x{{s}} weights: npsrcnn.shipped_weights(s))")
+        weights = shipped_weights(int(scale))
+    return load(weights)
