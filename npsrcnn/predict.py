@@ -22,12 +22,14 @@ YCBCR = "matlab"  # the paper's luma, which the shipped weights are trained on
 def predict(image, scale=3, weights=None, backend="auto"):
     """Upscale (``scale > 1``) or restore (``scale = 1``) an image with SRCNN.
 
-    ``image``: a path, or an array ``(H, W)`` gray, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA, uint8,
+    ``image``: a path, or an array ``(H, W)`` or ``(H, W, 1)`` gray, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA, uint8,
     uint16 or float in [0, 1]. Returns ``(round(H*scale), round(W*scale)[, C])`` in the input's dtype.
     ``weights``: an ``SRCNN``, a weights file, or None for the shipped weights of ``scale``.
     Alpha, if any, is resized by bicubic alone.
     """
-    img = read_image(image) if isinstance(image, (str, os.PathLike)) else _check_image(image)
+    img = read_image(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
+    keep_channel_axis = img.ndim == 3 and img.shape[2] == 1
+    img = _check_image(img[:, :, 0] if keep_channel_axis else img)
     if not scale > 0:
         raise NpsrcnnError(f"scale must be positive, got {scale}")
     model = resolve_model(weights, scale)
@@ -47,7 +49,8 @@ def predict(image, scale=3, weights=None, backend="auto"):
         out = ycbcr_to_rgb(ycbcr, YCBCR)
     if alpha is not None:
         out = np.concatenate([out, alpha], axis=2)
-    return from_float(out, img.dtype)
+    out = from_float(out, img.dtype)
+    return out[:, :, None] if keep_channel_axis else out
 
 
 def run_on_luma(model, luma, backend="auto"):
@@ -62,9 +65,6 @@ def run_on_luma(model, luma, backend="auto"):
 
 
 def _check_image(img):
-    img = np.asarray(img)
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
     if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (3, 4))):
         raise NpsrcnnError(f"image of shape {img.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
     if min(img.shape[:2]) < 1:

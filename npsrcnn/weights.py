@@ -172,9 +172,11 @@ def _assemble(entries, specs, padding):
     if specs is None:
         specs = [(name, p, "relu") for (name, _, _), p in zip(layers, _per_layer(None, len(layers)))]
         specs[-1] = (specs[-1][0], specs[-1][1], "linear")
-    if [s[0] for s in specs] != [name for name, _, _ in layers]:
-        raise NpsrcnnError(f"model config lists conv layers {[s[0] for s in specs]} but the weights hold "
-                           f"{[name for name, _, _ in layers]}")
+    # pair by position: Keras 3 keys weights by per-model names (conv2d, conv2d_1, ...) that need not
+    # match the config's names (conv2d_12, ...), but both follow the model's layer order
+    if len(specs) != len(layers):
+        raise NpsrcnnError(f"model config lists {len(specs)} conv layers {[s[0] for s in specs]} but the "
+                           f"weights hold {len(layers)} {[name for name, _, _ in layers]}")
     paddings = [s[1] for s in specs] if padding is None else _per_layer(padding, len(layers))
     conv_layers = []
     for (name, kernel, bias), (_, _, activation), pad in zip(layers, specs, paddings):

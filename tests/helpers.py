@@ -1,0 +1,53 @@
+"""Shared test helpers: real images, a Keras twin of an npsrcnn model (TensorFlow is the reference), the CLI."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import skimage.color
+import skimage.data
+
+from npsrcnn import SRCNN
+
+# the three architectures SRCNN users meet: paper 9-1-5 and 9-5-5, tutorials' 9-3-5 128/64
+ARCHITECTURES = [("9-1-5", (64, 32)), ("9-5-5", (64, 32)), ("9-3-5", (128, 64))]
+
+
+def real_luma(height, width, top=60, left=170):
+    """A crop of the astronaut's luma (scikit-image's own conversion), float32 in [0, 1]."""
+    gray = skimage.color.rgb2gray(skimage.data.astronaut())
+    return np.ascontiguousarray(gray[top:top + height, left:left + width], dtype=np.float32)
+
+
+def keras_twin(model):
+    """A Keras Sequential with ``model``'s layers and weights (valid/same paddings only)."""
+    import keras
+
+    twin = keras.Sequential([keras.Input((None, None, model.channels))] + [
+        keras.layers.Conv2D(layer.kernel.shape[3], layer.kernel.shape[:2], padding=layer.padding,
+                            activation=layer.activation) for layer in model.layers])
+    twin.set_weights([w for layer in model.layers for w in (layer.kernel, layer.bias)])
+    return twin
+
+
+def small_model(padding=None, seed=0):
+    """A 9-3-5 with 8-4 filters: the tutorials' shape at a size tests can afford."""
+    return SRCNN.build("9-3-5", (8, 4), padding=padding, seed=seed)
+
+
+def run_cli(*args, cwd=None):
+    """Run the installed ``npsrcnn`` console command; returns the CompletedProcess."""
+    script = Path(sys.executable).with_name("npsrcnn")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "npsrcnn.cli"]
+    return subprocess.run(command + [str(a) for a in args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+def assert_one_line_error(result, *fragments):
+    """A failed command: non-zero exit, one line on stderr naming what went wrong, no traceback."""
+    assert result.returncode != 0, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

@@ -1,0 +1,94 @@
+"""SRCNN as data: shapes, validation, and forward passes equal to Keras on real images."""
+import doctest
+
+import numpy as np
+import pytest
+
+import npsrcnn
+from npsrcnn import ConvLayer, NpsrcnnError, SRCNN
+
+from helpers import ARCHITECTURES, keras_twin, real_luma, small_model
+
+
+@pytest.mark.parametrize("arch,filters", ARCHITECTURES)
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_forward_equals_keras_predict_on_a_real_image(keras, arch, filters, backend):
+    """The acceptance bar: max |npsrcnn - keras.predict| <= 1e-5, tutorials' paddings, real pixels."""
+    model = SRCNN.build(arch, filters, seed=7)
+    luma = real_luma(64, 57)
+    expected = keras_twin(model).predict(luma[None, :, :, None], verbose=0)
+    got = model.forward(luma[None, :, :, None], backend=backend)
+    assert got.shape == expected.shape == (1, 64 - 12, 57 - 12, 1)
+    assert np.abs(got - expected).max() <= 1e-5
+
+
+@pytest.mark.parametrize("padding,shape", [("valid", (28, 33)), (None, (32, 37)), ("same", (44, 49)),
+                                           ("replicate", (44, 49))])
+def test_output_shape_follows_the_declared_padding(padding, shape):
+    # 9-5-5: valid layers lose 8, 4 and 4 pixels per axis; tutorial padding keeps the middle layer's 4
+    model = SRCNN.build("9-5-5", (4, 3), padding=padding)
+    assert model.forward(np.zeros((44, 49), np.float32)).shape == shape
+
+
+def test_input_layouts_and_dtypes():
+    model = small_model("same")
+    luma = real_luma(20, 18)
+    single = model.forward(luma)
+    batch = model.forward(np.stack([luma, luma[::-1]])[..., None])
+    assert single.shape == (20, 18) and single.dtype == np.float32
+    assert batch.shape == (2, 20, 18, 1)
+    np.testing.assert_array_equal(batch[0, :, :, 0], single)
+    as64 = model.forward(luma.astype(np.float64))
+    assert as64.dtype == np.float64
+    np.testing.assert_allclose(as64, single, atol=1e-5)
+
+
+def test_any_channel_count():
+    model = SRCNN.build("3-1-3", (6, 5), padding="same", channels=3)
+    out = model.forward(np.random.default_rng(0).random((2, 9, 8, 3), dtype=np.float32), backend="cpu")
+    assert out.shape == (2, 9, 8, 3)
+
+
+def test_geometry():
+    model = small_model()  # 9-3-5, valid-same-valid
+    assert model.receptive_field == (15, 15)
+    assert model.shrink == (6, 6, 6, 6)  # (9-1)/2 + (5-1)/2 on each side
+    assert model.describe().startswith("9-3-5 / 8-4, padding valid-same-valid, relu-relu-linear")
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: ConvLayer(np.zeros((3, 3, 1)), np.zeros(1)), "4 dimensions"),
+    (lambda: ConvLayer(np.zeros((3, 3, 1, 2)), np.zeros(3)), "bias has shape (3,)"),
+    (lambda: ConvLayer(np.full((3, 3, 1, 2), np.nan), np.zeros(2)), "NaN"),
+    (lambda: ConvLayer(np.zeros((3, 3, 1, 2)), np.zeros(2), padding="reflect"), "padding 'reflect'"),
+    (lambda: ConvLayer(np.zeros((3, 3, 1, 2)), np.zeros(2), activation="tanh"), "activation 'tanh'"),
+    (lambda: SRCNN([ConvLayer(np.zeros((3, 3, 1, 2)), None), ConvLayer(np.zeros((3, 3, 3, 1)), None)]),
+     "layer 1 gives 2 channels but layer 2 takes 3"),
+    (lambda: SRCNN.build("9-x-5"), "9-x-5"),
+    (lambda: SRCNN.build("9-1-5", (64,)), "needs 2 filter counts"),
+])
+def test_invalid_models_are_clear_errors(make, message):
+    with pytest.raises(NpsrcnnError, match=None) as info:
+        make()
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("x,message", [
+    (np.zeros((10, 10), np.uint8), "float32 or float64"),
+    (np.zeros((1, 20, 20, 3), np.float32), "(N, H, W, 1)"),
+    (np.zeros((12, 30), np.float32), "smaller than the network's 13x13 minimum"),
+])
+def test_invalid_inputs_are_clear_errors(x, message):
+    with pytest.raises(NpsrcnnError) as info:
+        SRCNN.build("9-1-5", (4, 2), padding="valid").forward(x)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("backend,message", [("cuda", "cuda backend"), ("tpu", "not one of")])
+def test_unavailable_backends_are_clear_errors(backend, message):
+    with pytest.raises(NpsrcnnError, match=message):
+        small_model().forward(np.zeros((20, 20), np.float32), backend=backend)
+
+
+def test_package_docstring_examples_run():
+    assert doctest.testmod(npsrcnn, raise_on_error=True).attempted > 0
