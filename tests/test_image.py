@@ -1,0 +1,110 @@
+"""Image files, pixel scaling, colour conventions, modcrop/shave and degradation."""
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from npsrcnn import (NpsrcnnError, degrade, from_float, modcrop, read_image, rgb_to_y, rgb_to_ycbcr, shave,
+                     to_float, write_image, ycbcr_to_rgb)
+
+ASTRONAUT = skimage.data.astronaut()
+
+
+RGB, GRAY = ASTRONAUT[:40, :50], ASTRONAUT[:31, :17, 0]
+RGBA = np.dstack([ASTRONAUT[:20, :30], np.arange(600, dtype=np.uint8).reshape(20, 30)])
+DEEP = ASTRONAUT[:16, :16].astype(np.uint16) * 257 + 3
+
+
+@pytest.mark.parametrize("img,suffix", [(RGB, ".png"), (GRAY, ".png"), (RGBA, ".png"), (DEEP, ".png"),
+                                        (RGB, ".bmp"), (GRAY, ".bmp"), (RGBA, ".tiff"), (DEEP, ".tiff")])
+def test_lossless_round_trip(tmp_path, img, suffix):
+    write_image(tmp_path / f"x{suffix}", img)
+    back = read_image(tmp_path / f"x{suffix}")
+    assert back.dtype == img.dtype
+    np.testing.assert_array_equal(back, img)
+
+
+def test_api_is_rgb_while_files_are_opencv_bgr(tmp_path):
+    red = np.zeros((4, 5, 3), np.uint8)
+    red[..., 0] = 255
+    write_image(tmp_path / "red.png", red)
+    assert cv2.imread(str(tmp_path / "red.png"))[0, 0].tolist() == [0, 0, 255]  # OpenCV: B, G, R
+    assert read_image(tmp_path / "red.png")[0, 0].tolist() == [255, 0, 0]
+
+
+@pytest.mark.parametrize("content,message", [(None, "no such file"), (b"", "empty file"),
+                                             (b"hello, not an image", "not a readable image"),
+                                             (b"\x89PNG\r\n\x1a\n\x00\x00", "not a readable image")])
+def test_unreadable_files_are_clear_errors(tmp_path, content, message):
+    path = tmp_path / "bad.png"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(NpsrcnnError, match=message) as info:
+        read_image(path)
+    assert str(path) in str(info.value)
+
+
+def test_failed_writes_leave_nothing_behind(tmp_path):
+    with pytest.raises(NpsrcnnError, match="does not exist"):
+        write_image(tmp_path / "missing" / "x.png", ASTRONAUT)
+    with pytest.raises(NpsrcnnError, match="cannot encode"):
+        write_image(tmp_path / "x.nosuchformat", ASTRONAUT)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_float_conversion():
+    levels = np.arange(256, dtype=np.uint8)
+    assert to_float(levels).dtype == np.float32
+    np.testing.assert_array_equal(from_float(to_float(levels), np.uint8), levels)
+    np.testing.assert_array_equal(from_float(np.array([-0.5, 0.4 / 255, 0.6 / 255, 2.0]), np.uint8), [0, 0, 1, 255])
+    assert from_float(np.array([1.0]), np.uint16)[0] == 65535
+    with pytest.raises(NpsrcnnError, match="int32"):
+        to_float(np.zeros(3, np.int32))
+
+
+def test_modcrop_and_shave():
+    img = np.arange(11 * 14).reshape(11, 14)
+    assert modcrop(img, 3).shape == (9, 12)
+    np.testing.assert_array_equal(modcrop(img, 3), img[:9, :12])
+    np.testing.assert_array_equal(shave(img, 2), img[2:9, 2:12])
+    assert shave(img, 0) is img
+    with pytest.raises(NpsrcnnError, match="too small"):
+        shave(img, 6)
+
+
+def test_opencv_convention_matches_cv2():
+    rgb = to_float(ASTRONAUT)
+    ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    ours = rgb_to_ycbcr(rgb, "opencv")
+    np.testing.assert_allclose(ours, ycrcb[..., [0, 2, 1]], atol=2e-6)
+    np.testing.assert_allclose(rgb_to_y(ASTRONAUT, "opencv"), ycrcb[..., 0], atol=2e-6)
+    np.testing.assert_allclose(ycbcr_to_rgb(ours, "opencv"),
+                               cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2RGB), atol=2e-6)
+
+
+def test_matlab_convention_known_values():
+    """MATLAB rgb2ycbcr: black (16, 128, 128), white (235, 128, 128), red (81.481, 90.203, 240)."""
+    colours = np.array([[[0, 0, 0], [255, 255, 255], [255, 0, 0]]], np.uint8)
+    expected = np.array([[16, 128, 128], [235, 128, 128], [81.481, 90.203, 240]]) / 255
+    np.testing.assert_allclose(rgb_to_ycbcr(colours, "matlab")[0], expected, atol=1e-6)
+    rgb = to_float(ASTRONAUT).astype(np.float64)
+    np.testing.assert_allclose(ycbcr_to_rgb(rgb_to_ycbcr(rgb, "matlab"), "matlab"), rgb, atol=1e-12)
+    with pytest.raises(NpsrcnnError, match="convention"):
+        rgb_to_ycbcr(rgb, "jpeg")
+
+
+@pytest.mark.parametrize("method,flag", [("bicubic", cv2.INTER_CUBIC), ("bilinear", cv2.INTER_LINEAR)])
+@pytest.mark.parametrize("img", [ASTRONAUT[:100, :83], ASTRONAUT[:50, :61, 1]])
+def test_degrade_is_down_then_up_as_the_tutorials_do(img, method, flag):
+    h, w = img.shape[:2]
+    expected = cv2.resize(cv2.resize(img, (w // 3, h // 3), interpolation=flag), (w, h), interpolation=flag)
+    out = degrade(img, 3, method)
+    assert out.shape == img.shape and out.dtype == img.dtype
+    np.testing.assert_array_equal(out, expected)
+    assert np.abs(out.astype(int) - img).mean() > 1  # it did lose detail
+
+
+def test_degrade_keeps_a_channel_axis_and_rejects_tiny_images():
+    assert degrade(ASTRONAUT[:30, :30, :1], 2).shape == (30, 30, 1)
+    with pytest.raises(NpsrcnnError, match="too small"):
+        degrade(ASTRONAUT[:2, :9], 3)
