@@ -21,8 +21,9 @@ def cmd_upscale(args):
     out_dir = Path(args.output)
     model = resolve_model(args.weights, args.scale)
     targets = [(src, out_dir / f"{src.stem}_x{args.scale}{src.suffix.lower()}") for src in inputs]
+    resolved_inputs = {src.resolve() for src in inputs}
     for src, dst in targets:
-        if dst.resolve() in {s.resolve() for s in inputs}:
+        if dst.resolve() in resolved_inputs:
             raise NpsrcnnError(f"{dst}: would overwrite an input; choose another output folder")
         if dst.exists() and not args.overwrite:
             raise NpsrcnnError(f"{dst}: exists (use --overwrite to replace it)")

@@ -69,5 +69,6 @@ def _check_image(img):
         raise NpsrcnnError(f"image of shape {img.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
     if min(img.shape[:2]) < 1:
         raise NpsrcnnError(f"image of shape {img.shape} is empty")
-    to_float(img[:1, :1])  # rejects unsupported dtypes with a clear message
+    if img.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+        raise NpsrcnnError(f"{img.dtype} pixels are not supported (uint8, uint16 or float)")
     return img

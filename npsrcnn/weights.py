@@ -169,6 +169,9 @@ def _assemble(entries, specs, padding):
             raise NpsrcnnError(f"layer {name} has weights of shapes {shapes}; a conv layer has one 4-D kernel "
                                f"(kh, kw, c_in, c_out) and at most one bias (c_out,)")
         layers.append((name, kernels[0], biases[0] if biases else None))
+    if _looks_channels_first(layers):
+        raise NpsrcnnError("kernels are stored channels-first (Theano ordering: c_out, c_in, kh, kw); only "
+                           "TensorFlow ordering (kh, kw, c_in, c_out) is supported")
     if specs is None:
         specs = [(name, p, "relu") for (name, _, _), p in zip(layers, _per_layer(None, len(layers)))]
         specs[-1] = (specs[-1][0], specs[-1][1], "linear")
@@ -206,6 +209,7 @@ def save_keras_h5(model, path):
     config = {"class_name": "Sequential", "config": {"name": "srcnn", "layers": layer_configs}}
     with atomic_write(path) as tmp:
         with h5py.File(tmp, "w") as f:
+            # the Keras 2 layout, which Keras 3 (legacy .h5 loader) and tf_keras both read
             f.attrs["model_config"] = json.dumps(config)
             f.attrs["backend"] = "tensorflow"
             f.attrs["keras_version"] = "2.15.0"
@@ -218,6 +222,14 @@ def save_keras_h5(model, path):
                 group.attrs["weight_names"] = np.array([f"{name}/kernel:0", f"{name}/bias:0"], dtype="S")
                 group.create_dataset(f"{name}/kernel:0", data=layer.kernel)
                 group.create_dataset(f"{name}/bias:0", data=layer.bias)
+
+
+def _looks_channels_first(layers):
+    """Theano-era Keras 1 files store ``(c_out, c_in, kh, kw)``: every bias then matches axis 0, not
+    axis 3, and the channels chain through axes 0 and 1."""
+    kernels = [kernel for _, kernel, _ in layers]
+    biases_fit_axis0 = all(b is not None and b.shape[0] == k.shape[0] != k.shape[3] for _, k, b in layers)
+    return biases_fit_axis0 and all(a.shape[0] == b.shape[1] for a, b in zip(kernels, kernels[1:]))
 
 
 def _refuse_replicate():

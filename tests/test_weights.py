@@ -10,6 +10,7 @@ Kinds and how each test file is made:
 """
 import json
 import zipfile
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -175,6 +176,14 @@ def _chain(tmp_path):
     return path
 
 
+def _theano(tmp_path):
+    path = tmp_path / "theano.h5"
+    model = SRCNN.build("9-1-5", (8, 4))
+    _write_keras1_weights(path, [SimpleNamespace(kernel=l.kernel.transpose(3, 2, 0, 1), bias=l.bias)
+                                 for l in model.layers])
+    return path
+
+
 def _zip_slip(tmp_path):
     path = tmp_path / "evil.keras"
     small_model().save(tmp_path / "w.h5")
@@ -204,6 +213,7 @@ def _text(tmp_path):
     (lambda d, k: _wrong_shape(d), "conv2d_2 has weights of shapes (3, 3, 8), (4,)"),
     (lambda d, k: _nan(d), "layer conv2d_1: conv layer (9, 9, 1, 8) has NaN"),
     (lambda d, k: _chain(d), "layer 1 gives 4 channels but layer 2 takes 5"),
+    (lambda d, k: _theano(d), "channels-first (Theano ordering"),
     (lambda d, k: _zip_slip(d), "unsafe path"),
     (_dense, "is a Dense"),
 ])
