@@ -81,6 +81,24 @@ def cmd_demo(args):
     print("wrote " + ", ".join(str(f) for f in result["files"]))
 
 
+def cmd_evaluate(args):
+    import json
+
+    from npsrcnn.atomic import atomic_write
+    from npsrcnn.evaluate import evaluate, format_tables, load_models, report
+
+    models = load_models(args.weights, args.scale) if "srcnn" in args.methods else None
+    warn = lambda message: print(message, file=sys.stderr)
+    rows = evaluate(args.data, args.scale, args.methods, args.protocol, models, args.backend, args.degrade,
+                    args.figures, warn=warn)
+    print(format_tables(rows, args.protocol, verbose=args.verbose))
+    if args.json:
+        with atomic_write(args.json) as tmp:
+            tmp.write_text(json.dumps(report(rows, args.protocol), indent=1))
+    if args.figures:
+        print(f"figures in {args.figures}")
+
+
 def _image_files(path):
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -139,6 +157,21 @@ def build_parser():
     p.add_argument("--crop-border", type=int, default=0, help="pixels shaved from each side first")
     p.add_argument("--y-channel", action="store_true", help="compare luma only (MATLAB rgb2ycbcr)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("evaluate", help="PSNR/SSIM over datasets, by the paper's or the tutorials' protocol")
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="dataset folders (e.g. Set5 Set14)")
+    p.add_argument("-s", "--scale", type=int, nargs="+", default=[2, 3, 4])
+    p.add_argument("--weights", help="file, or pattern with {scale} (models/x{scale}.mat); default: shipped")
+    p.add_argument("--protocol", default="matlab", choices=["matlab", "opencv"],
+                   help="matlab: the paper's (Y, MATLAB bicubic); opencv: the Keras tutorials' (colour, cv2)")
+    p.add_argument("--methods", nargs="+", default=["bicubic", "srcnn"], choices=["bicubic", "bilinear", "srcnn"])
+    p.add_argument("--degrade", default="bilinear", choices=["bilinear", "bicubic"],
+                   help="opencv protocol: how SRCNN's input is degraded")
+    p.add_argument("--figures", metavar="DIR", help="write a comparison per image and a summary plot here")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("-v", "--verbose", action="store_true", help="per-image rows")
+    backend_option(p)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("info", help="print the architecture in a weights file")
     p.add_argument("path")

@@ -83,9 +83,10 @@ def modcrop(img, scale):
 
 
 def shave(img, border):
-    """Drop ``border`` pixels on every side: the rows a valid network or resize edge cannot get right."""
-    if border <= 0:
-        return img
-    if min(img.shape[:2]) <= 2 * border:
-        raise NpsrcnnError(f"image of {img.shape[0]}x{img.shape[1]} is too small to shave {border} pixels")
-    return img[border:-border, border:-border]
+    """Drop ``border`` pixels on every side (an int) or ``(top, bottom, left, right)``: the pixels a
+    valid network or a resize edge cannot get right."""
+    top, bottom, left, right = (border,) * 4 if np.isscalar(border) else border
+    h, w = img.shape[:2]
+    if top + bottom >= h or left + right >= w:
+        raise NpsrcnnError(f"image of {h}x{w} is too small to shave {border} pixels")
+    return img[top:h - bottom, left:w - right]

@@ -21,3 +21,27 @@ def side_by_side(panels, path, title=None):
         fig.suptitle(title)
     with atomic_write(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
+
+
+def summary_bars(rows, path, title=None):
+    """Average PSNR of each method, one group of bars per dataset and scale (``evaluate.Row`` list)."""
+    groups = list(dict.fromkeys((r.dataset, r.scale) for r in rows))
+    methods = list(dict.fromkeys(r.method for r in rows))
+    fig = Figure(figsize=(max(5.0, 1.2 * len(groups) * len(methods) * 0.6 + 2), 4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    width = 0.8 / len(methods)
+    for k, method in enumerate(methods):
+        values = [next(r.mean("psnr") for r in rows if (r.dataset, r.scale, r.method) == (*g, method))
+                  for g in groups]
+        bars = ax.bar(np.arange(len(groups)) + k * width, values, width, label=method)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(np.arange(len(groups)) + width * (len(methods) - 1) / 2, [f"{d} x{s}" for d, s in groups])
+    ax.set_ylabel("PSNR (dB)")
+    low = min(r.mean("psnr") for r in rows)
+    ax.set_ylim(max(0.0, low - 3), None)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)

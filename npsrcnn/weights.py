@@ -11,13 +11,17 @@ full model .h5     the same under ``model_weights``, plus root attr ``model_conf
                    and 3 (``model.save("x.h5")``) all write this.
 Keras 3 weights    ``layers/<name>/vars/0`` (kernel), ``vars/1`` (bias); no config
 .keras             a zip of ``config.json`` and ``model.weights.h5`` (the Keras 3 layout)
+authors' .mat      ``weights_conv1`` ``(f1*f1, n1)``, ``weights_conv2`` ``(n1, f2*f2, n2)``,
+                   ``weights_conv3`` ``(n2, f3*f3)``, ``biases_conv1..3``: the SRCNN authors'
+                   released MATLAB models, run with replicate padding on every layer
 =================  ========================================================================
 
-Kernels are ``(kh, kw, c_in, c_out)`` in all of them (TensorFlow ordering), which is the layout
-``npsrcnn.SRCNN`` keeps, so weights are used as stored.
+Kernels are ``(kh, kw, c_in, c_out)`` in all the Keras kinds (TensorFlow ordering), which is the
+layout ``npsrcnn.SRCNN`` keeps, so weights are used as stored.
 """
 import io
 import json
+import math
 import re
 import zipfile
 from pathlib import Path
@@ -45,6 +49,8 @@ def load(path, padding=None):
     if not path.is_file():
         raise NpsrcnnError(f"{path}: no such weights file")
     try:
+        if path.suffix.lower() == ".mat":
+            return _read_authors_mat(path, padding)
         if zipfile.is_zipfile(path):
             entries, specs = _read_keras_archive(path)
         else:
@@ -56,7 +62,7 @@ def load(path, padding=None):
         return _assemble(entries, specs, padding)
     except NpsrcnnError as e:
         raise NpsrcnnError(f"{path}: {e}") from None
-    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as e:
+    except (OSError, KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile) as e:
         raise NpsrcnnError(f"{path}: unreadable weights file ({type(e).__name__}: {e})") from None
 
 
@@ -110,6 +116,55 @@ def _read_keras_archive(path):
         with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as f:
             entries, _ = _read_h5(f)
     return entries, specs
+
+
+def _read_authors_mat(path, padding):
+    """The SRCNN authors' MATLAB model (``x3.mat`` of their demo).
+
+    Their demo filters with ``imfilter(..., 'same', 'replicate')``: correlation, no flip, and each
+    filter is a column reshaped column-major (``reshape(w(:, i), f, f)``), hence ``order="F"``.
+    """
+    arrays = _load_mat(path)
+    missing = [k for k in ("weights_conv1", "weights_conv2", "weights_conv3", "biases_conv1", "biases_conv2",
+                           "biases_conv3") if k not in arrays]
+    if missing:
+        raise NpsrcnnError(f"MATLAB file lacks {', '.join(missing)} (not an SRCNN model)")
+    w1, w2, w3 = arrays["weights_conv1"], arrays["weights_conv2"], arrays["weights_conv3"]
+    if w2.ndim == 2:  # MATLAB drops a trailing singleton: n2 = 1
+        w2 = w2[:, :, None]
+    if w1.ndim != 2 or w2.ndim != 3 or w3.ndim != 2:
+        raise NpsrcnnError(f"weights of shapes {w1.shape}, {w2.shape}, {w3.shape} are not (f1*f1, n1), "
+                           f"(n1, f2*f2, n2), (n2, f3*f3)")
+
+    def square(taps, what):
+        f = math.isqrt(taps)
+        if f * f != taps:
+            raise NpsrcnnError(f"{what} has {taps} taps per filter, not a square number")
+        return f
+
+    f1, f2, f3 = square(w1.shape[0], "weights_conv1"), square(w2.shape[1], "weights_conv2"), \
+        square(w3.shape[1], "weights_conv3")
+    kernels = [
+        w1.reshape(f1, f1, 1, w1.shape[1], order="F"),
+        w2.transpose(1, 0, 2).reshape(f2, f2, w2.shape[0], w2.shape[2], order="F"),
+        w3.T.reshape(f3, f3, w3.shape[0], 1, order="F"),
+    ]
+    biases = [np.ravel(arrays[f"biases_conv{i}"]) for i in (1, 2, 3)]
+    paddings = _per_layer("replicate" if padding is None else padding, 3)
+    return SRCNN([ConvLayer(k, b, p, a) for k, b, p, a in
+                  zip(kernels, biases, paddings, ("relu", "relu", "linear"))])
+
+
+def _load_mat(path):
+    """MATLAB v5 files through scipy; v7.3 files are HDF5, whose arrays h5py returns axis-reversed."""
+    import scipy.io
+
+    try:
+        return {k: np.asarray(v, dtype=np.float64) for k, v in scipy.io.loadmat(path).items()
+                if not k.startswith("__")}
+    except NotImplementedError:  # scipy's word for "this is v7.3, use HDF5"
+        with h5py.File(path, "r") as f:
+            return {k: np.asarray(f[k], dtype=np.float64).T for k in f.keys() if isinstance(f[k], h5py.Dataset)}
 
 
 def _conv_specs(config):

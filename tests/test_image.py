@@ -67,7 +67,8 @@ def test_modcrop_and_shave():
     assert modcrop(img, 3).shape == (9, 12)
     np.testing.assert_array_equal(modcrop(img, 3), img[:9, :12])
     np.testing.assert_array_equal(shave(img, 2), img[2:9, 2:12])
-    assert shave(img, 0) is img
+    np.testing.assert_array_equal(shave(img, (1, 0, 2, 3)), img[1:, 2:11])
+    np.testing.assert_array_equal(shave(img, 0), img)
     with pytest.raises(NpsrcnnError, match="too small"):
         shave(img, 6)
 
