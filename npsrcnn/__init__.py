@@ -11,10 +11,10 @@ from npsrcnn.image import from_float, modcrop, read_image, shave, to_float, writ
 from npsrcnn.metrics import mse, psnr, ssim
 from npsrcnn.model import ConvLayer, SRCNN
 from npsrcnn.predict import predict
-from npsrcnn.resize import degrade, resize
+from npsrcnn.resize import degrade, imresize, resize
 from npsrcnn.weights import shipped_scales, shipped_weights
 
 __version__ = "0.1.0"
 __all__ = ["SRCNN", "ConvLayer", "NpsrcnnError", "predict", "read_image", "write_image", "to_float",
-           "from_float", "modcrop", "shave", "degrade", "resize", "rgb_to_ycbcr", "ycbcr_to_rgb",
+           "from_float", "modcrop", "shave", "degrade", "resize", "imresize", "rgb_to_ycbcr", "ycbcr_to_rgb",
            "rgb_to_y", "psnr", "mse", "ssim", "shipped_weights", "shipped_scales"]

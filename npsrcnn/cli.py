@@ -87,7 +87,7 @@ def cmd_evaluate(args):
     from npsrcnn.atomic import atomic_write
     from npsrcnn.evaluate import evaluate, format_tables, load_models, report
 
-    models = load_models(args.weights, args.scale) if "srcnn" in args.methods else None
+    models = (lambda: load_models(args.weights, args.scale)) if "srcnn" in args.methods else None
     warn = lambda message: print(message, file=sys.stderr)
     rows = evaluate(args.data, args.scale, args.methods, args.protocol, models, args.backend, args.degrade,
                     args.figures, warn=warn)

@@ -100,7 +100,8 @@ def opencv_protocol(img, scale, methods, model, backend="auto", degrade_method="
 
 def evaluate(data_dirs, scales, methods=("bicubic", "srcnn"), protocol="matlab", models=None, backend="auto",
              degrade_method="bilinear", figures=None, warn=print):
-    """Run a protocol over datasets and scales. ``models``: ``{scale: SRCNN}`` for the srcnn method.
+    """Run a protocol over datasets and scales. ``models``: ``{scale: SRCNN}`` for the srcnn method,
+    or a function returning that, called once the dataset folders are known to be usable.
 
     Returns the ``Row`` list; with ``figures`` (a folder), also writes one comparison per image and
     scale, and ``summary.png``.
@@ -116,6 +117,8 @@ def evaluate(data_dirs, scales, methods=("bicubic", "srcnn"), protocol="matlab",
         for message in skipped:
             warn(f"warning: {message}")
         datasets.append((Path(folder).name, images))
+    if callable(models):
+        models = models()
     if "srcnn" in methods and any((models or {}).get(s) is None for s in scales):
         raise NpsrcnnError("the srcnn method needs a model for every scale")
     if figures is not None:

@@ -3,6 +3,7 @@
 Arrays in the API are RGB, RGBA or gray in the file's own dtype (uint8 or uint16), shaped ``(H, W)``
 for gray and ``(H, W, C)`` otherwise. OpenCV stores BGR; the swap happens here and nowhere else.
 """
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -23,7 +24,8 @@ def read_image(path):
     if data.size == 0:
         raise NpsrcnnError(f"{path}: empty file")
     try:
-        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        with _opencv_quiet():  # OpenCV would print its own warnings; the error below says it in one line
+            img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     except cv2.error as e:
         raise NpsrcnnError(f"{path}: not a readable image ({str(e).strip().splitlines()[-1]})") from None
     if img is None:
@@ -35,6 +37,17 @@ def read_image(path):
     elif img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB if img.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
     return img
+
+
+@contextmanager
+def _opencv_quiet():
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
 
 
 def write_image(path, img):

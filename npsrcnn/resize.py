@@ -58,7 +58,7 @@ def _triangle(x):
 MATLAB_KERNELS = {"bicubic": (_cubic, 4.0), "bilinear": (_triangle, 2.0)}
 
 
-def _contributions(in_len, out_len, scale, method):
+def _contributions(in_len, out_len, scale, method, antialiasing=True):
     """For each output index along one axis: the input indices it reads and their weights.
 
     Output pixel i (1-based, as in MATLAB) sits at input coordinate ``u = i/scale + (1 - 1/scale)/2``.
@@ -67,7 +67,7 @@ def _contributions(in_len, out_len, scale, method):
     both ``(out_len, taps)``, indices 0-based.
     """
     kernel, width = MATLAB_KERNELS[method]
-    if scale < 1:
+    if scale < 1 and antialiasing:
         kernel, width = (lambda x: scale * MATLAB_KERNELS[method][0](scale * x)), width / scale
     u = np.arange(1, out_len + 1) / scale + 0.5 * (1 - 1 / scale)
     left = np.floor(u - width / 2)
@@ -80,7 +80,7 @@ def _contributions(in_len, out_len, scale, method):
     return weights[:, used], indices[:, used]
 
 
-def imresize(img, scale, method="bicubic"):
+def imresize(img, scale, method="bicubic", antialiasing=True):
     """MATLAB ``imresize(img, scale, method)``: ``(H, W[, C]) -> (ceil(H*scale), ceil(W*scale)[, C])``.
 
     Float in, float64 out (no clipping, as MATLAB for doubles); uint8/uint16 in, the same type out,
@@ -98,7 +98,7 @@ def imresize(img, scale, method="bicubic"):
     if min(size) < 1:
         raise NpsrcnnError(f"cannot resize a {img.shape[0]}x{img.shape[1]} image by {scale}")
     for axis in sorted((0, 1), key=lambda a: size[a] / img.shape[a]):
-        weights, indices = _contributions(img.shape[axis], size[axis], scale, method)
+        weights, indices = _contributions(img.shape[axis], size[axis], scale, method, antialiasing)
         moved = np.moveaxis(out, axis, 0)
         moved = np.einsum("ot,ot...->o...", weights, moved[indices])
         out = np.moveaxis(moved, 0, axis)

@@ -51,3 +51,16 @@ def assert_one_line_error(result, *fragments):
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def dataset_dir(name):
+    """A benchmark set from ``$NPSRCNN_DATA`` (default ``../shared/datasets`` beside the checkout);
+    the test is skipped, with the reason, where the sets are not there."""
+    import os
+
+    import pytest
+
+    root = Path(os.environ.get("NPSRCNN_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+    if not (root / name).is_dir():
+        pytest.skip(f"dataset {name} not found under {root} (set NPSRCNN_DATA)")
+    return root / name
