@@ -100,8 +100,10 @@ def imresize(img, scale, method="bicubic", antialiasing=True):
     for axis in sorted((0, 1), key=lambda a: size[a] / img.shape[a]):
         weights, indices = _contributions(img.shape[axis], size[axis], scale, method, antialiasing)
         moved = np.moveaxis(out, axis, 0)
-        moved = np.einsum("ot,ot...->o...", weights, moved[indices])
-        out = np.moveaxis(moved, 0, axis)
+        resized = np.zeros((size[axis],) + moved.shape[1:])
+        for tap in range(weights.shape[1]):  # one tap at a time: memory stays one output's worth
+            resized += weights[:, tap].reshape((-1,) + (1,) * (moved.ndim - 1)) * moved[indices[:, tap]]
+        out = np.moveaxis(resized, 0, axis)
     if img.dtype in PIXEL_MAX:
         return np.clip(np.floor(out + 0.5), 0, PIXEL_MAX[img.dtype]).astype(img.dtype)
     return out
