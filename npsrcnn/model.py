@@ -146,16 +146,43 @@ class SRCNN:
         Each valid layer shrinks the image by its kernel size minus one; ``same`` and ``replicate``
         layers keep it. Computes in the input's float dtype (float32 or float64).
         """
-        from npsrcnn.kernels.registry import LAYER_FORWARD
+        from npsrcnn.kernels.registry import BACKENDS
 
         x = np.asarray(x)
         batch = self._as_batch(x)
-        layer_forward = LAYER_FORWARD[resolve_backend(backend)]
+        ops = BACKENDS[resolve_backend(backend)]
         for layer in self.layers:
-            batch = layer_forward(batch, layer)
+            batch = ops.layer_forward(batch, layer)
         if x.ndim == 2 and batch.shape[3] == 1:
             return batch[0, :, :, 0]
         return batch[0] if x.ndim == 2 else batch
+
+    def loss_and_grads(self, x, y, backend="numpy"):
+        """MSE loss of a batch and its gradient for every layer: ``x (N, H, W, C)``, ``y`` shaped like
+        the output -> ``(loss, [(dkernel, dbias), ...])`` in layer order, shapes as the weights.
+
+        Forward keeps each layer's input and output; backward walks the layers in reverse: ReLU
+        backward (masking where the output was 0), then the convolution's backward, whose input
+        gradient feeds the layer before (the first layer's is never computed).
+        """
+        from npsrcnn.kernels.registry import BACKENDS
+
+        ops = BACKENDS[resolve_backend(backend)]
+        activations = [self._as_batch(np.asarray(x))]
+        for layer in self.layers:
+            activations.append(ops.layer_forward(activations[-1], layer))
+        y = np.asarray(y)
+        if y.shape != activations[-1].shape:
+            raise NpsrcnnError(f"target has shape {y.shape}; the network's output is {activations[-1].shape}")
+        loss, grad = ops.mse(activations[-1], y.astype(activations[-1].dtype))
+        grads = []
+        for k in reversed(range(len(self.layers))):
+            layer = self.layers[k]
+            if layer.activation == "relu":
+                grad = ops.relu_backward(activations[k + 1], grad)
+            grad, dkernel, dbias = ops.layer_backward(activations[k], layer, grad, need_dx=k > 0)
+            grads.append((dkernel, dbias))
+        return loss, grads[::-1]
 
     def _as_batch(self, x):
         if x.dtype not in (np.float32, np.float64):

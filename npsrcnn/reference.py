@@ -1,10 +1,11 @@
-"""The NumPy oracle: SRCNN's operations written plainly, in whatever float dtype they are given.
+"""The NumPy oracle: SRCNN's operations and their gradients, written plainly, in any float dtype.
 
 Every other implementation (the numba kernels in ``npsrcnn.kernels``, TensorFlow in the tests) is
 checked against these functions, so they favour being obviously right over being fast. Layout is NHWC
 and kernels are ``(kh, kw, c_in, c_out)``, the layout Keras stores, so weights need no transposing.
 Convolution here means cross-correlation (no kernel flip), as in Keras, TensorFlow and MATLAB
-``imfilter``.
+``imfilter``. Each ``*_backward`` sits under its forward and takes the gradient of the loss with
+respect to that op's output (``dout``), returning the gradients with respect to its inputs.
 """
 import numpy as np
 
@@ -34,6 +35,25 @@ def pad(x, kh, kw, padding):
     return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), mode=mode)
 
 
+def pad_backward(dpadded, kh, kw, padding):
+    """``(N, H+kh-1, W+kw-1, C) -> (N, H, W, C)``: the adjoint of ``pad``.
+
+    Zero padding drops the border's gradient; replicate padding copied each edge pixel outward, so
+    the gradient of every copy flows back into that edge pixel.
+    """
+    if padding == "valid":
+        return dpadded
+    (top, bottom), (left, right) = pad_split(kh), pad_split(kw)
+    h, w = dpadded.shape[1] - top - bottom, dpadded.shape[2] - left - right
+    if padding == "replicate":
+        dpadded = dpadded.copy()
+        dpadded[:, top] += dpadded[:, :top].sum(axis=1)
+        dpadded[:, top + h - 1] += dpadded[:, top + h:].sum(axis=1)
+        dpadded[:, :, left] += dpadded[:, :, :left].sum(axis=2)
+        dpadded[:, :, left + w - 1] += dpadded[:, :, left + w:].sum(axis=2)
+    return dpadded[:, top:top + h, left:left + w]
+
+
 def conv2d(x, kernel, bias, padding="valid"):
     """``(N, H, W, C_in) -> (N, H', W', C_out)``; H' = H-kh+1 for valid, H otherwise.
 
@@ -52,6 +72,38 @@ def conv2d(x, kernel, bias, padding="valid"):
     return out + bias
 
 
+def conv2d_backward(x, kernel, dout, padding="valid"):
+    """Gradients of ``conv2d`` given ``dout`` ``(N, H', W', C_out)``:
+    ``dx (N, H, W, C_in)``, ``dkernel (kh, kw, C_in, C_out)``, ``dbias (C_out,)``.
+
+    Tap by tap, as the forward: tap (i, j) multiplied the shifted input window by ``kernel[i, j]``,
+    so its kernel gradient is ``window^T @ dout`` and the window's gradient is ``dout @ kernel[i, j]^T``.
+    """
+    kh, kw, c_in, c_out = kernel.shape
+    xp = pad(x, kh, kw, padding)
+    out_h, out_w = dout.shape[1], dout.shape[2]
+    dxp = np.zeros_like(xp, dtype=np.result_type(x, kernel))
+    dkernel = np.zeros_like(kernel, dtype=dxp.dtype)
+    flat_dout = dout.reshape(-1, c_out)
+    for i in range(kh):
+        for j in range(kw):
+            window = xp[:, i:i + out_h, j:j + out_w, :]
+            dkernel[i, j] = window.reshape(-1, c_in).T @ flat_dout
+            dxp[:, i:i + out_h, j:j + out_w, :] += dout @ kernel[i, j].T
+    return pad_backward(dxp, kh, kw, padding), dkernel, dout.sum(axis=(0, 1, 2))
+
+
 def relu(x):
     """Elementwise ``max(x, 0)``; shape unchanged."""
     return np.maximum(x, 0)
+
+
+def relu_backward(y, dout):
+    """``dout`` where the ReLU's output ``y`` was positive, 0 elsewhere (the subgradient 0 at 0)."""
+    return dout * (y > 0)
+
+
+def mse(pred, target):
+    """Keras' ``mse``: the mean of the squared error over every output pixel -> ``(loss, dloss/dpred)``."""
+    diff = pred - target
+    return float(np.mean(diff * diff)), (2.0 / diff.size) * diff

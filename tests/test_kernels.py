@@ -80,3 +80,49 @@ def test_kernels_run_as_plain_python_with_jit_disabled():
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+BACKWARD_DIMS = [(1, 13, 11, 1, 9, 9, 7), (2, 8, 9, 5, 3, 3, 6), (1, 10, 7, 3, 5, 1, 2), (1, 6, 6, 4, 2, 4, 3),
+                 (2, 9, 9, 64, 3, 3, 32)]
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("dims", BACKWARD_DIMS)
+def test_backward_versions_match_reference(padding, dims):
+    """dinput, dkernel and dbias, every version, against reference.conv2d_backward (float64 oracle).
+    float32 tolerance as for the forward: dinput sums kh*kw*C_out terms; dkernel and dbias sum
+    N*H'*W' terms but accumulate in float64, so their error is one float32 rounding of the result."""
+    from npsrcnn.kernels import conv2d_dbias_cpu, conv2d_dinput_cpu, conv2d_dkernel_cpu
+
+    *shape, kh, kw, c_out = dims
+    x, kernel, _ = _conv_case(*shape, kh, kw, c_out, np.float32, seed=5)
+    dout = np.random.default_rng(6).normal(size=reference.conv2d(x, kernel, 0, padding).shape).astype(np.float32)
+    dx, dkernel, dbias = reference.conv2d_backward(x.astype(np.float64), kernel.astype(np.float64),
+                                                   dout.astype(np.float64), padding)
+    xp = np.ascontiguousarray(reference.pad(x, kh, kw, padding))
+    for version in conv2d_dinput_cpu.VERSIONS:
+        got = reference.pad_backward(conv2d_dinput_cpu.conv2d_dinput(dout, kernel, version), kh, kw, padding)
+        np.testing.assert_allclose(got, dx, rtol=1e-5, atol=2e-5)
+    for version in conv2d_dkernel_cpu.VERSIONS:
+        np.testing.assert_allclose(conv2d_dkernel_cpu.conv2d_dkernel(xp, dout, kh, kw, version), dkernel,
+                                   rtol=1e-6, atol=1e-5)
+    for version in conv2d_dbias_cpu.VERSIONS:
+        np.testing.assert_allclose(conv2d_dbias_cpu.conv2d_dbias(dout, version), dbias, rtol=1e-6, atol=1e-5)
+
+
+def test_relu_backward_and_mse_versions_match_reference():
+    from npsrcnn.kernels import mse_cpu
+
+    rng = np.random.default_rng(7)
+    y = reference.relu(rng.normal(size=(2, 5, 4, 3))).astype(np.float32)
+    dout = rng.normal(size=y.shape).astype(np.float32)
+    for version, fn in relu_cpu.BACKWARD_VERSIONS.items():
+        d = dout.copy()
+        fn(y, d)
+        np.testing.assert_array_equal(d, reference.relu_backward(y, dout))
+    pred, target = rng.random((3, 7, 6, 1)).astype(np.float32), rng.random((3, 7, 6, 1)).astype(np.float32)
+    expected_loss, expected_grad = reference.mse(pred.astype(np.float64), target.astype(np.float64))
+    for version in mse_cpu.VERSIONS:
+        loss, grad = mse_cpu.mse(pred, target, version)
+        assert loss == pytest.approx(expected_loss, rel=1e-6)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-6, atol=1e-9)

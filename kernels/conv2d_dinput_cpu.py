@@ -1,0 +1,41 @@
+"""Convolution backward, input gradient, on the CPU (numba.njit).
+
+``dout (N, Ho, Wo, C_out), kernel (kh, kw, C_in, C_out) -> dxp (N, Ho+kh-1, Wo+kw-1, C_in)``, the
+gradient of the *padded* input; ``npsrcnn.reference.pad_backward`` folds it back through the padding.
+
+Versions:
+    v1  gather: each padded-input pixel sums ``dout * kernel`` over the taps that read it (no write
+        conflicts, so rows run in parallel with ``prange``), C_out innermost and contiguous.
+"""
+import numpy as np
+from numba import njit, prange
+
+
+def _conv2d_dinput_v1(dout, kernel, dxp):
+    n, out_h, out_w, c_out = dout.shape
+    kh, kw, c_in, _ = kernel.shape
+    hp, wp = out_h + kh - 1, out_w + kw - 1
+    for row in prange(n * hp):
+        b, yp = row // hp, row % hp
+        for xp in range(wp):
+            for c in range(c_in):
+                acc = 0.0
+                for i in range(max(0, yp - out_h + 1), min(kh, yp + 1)):
+                    for j in range(max(0, xp - out_w + 1), min(kw, xp + 1)):
+                        for o in range(c_out):
+                            acc += dout[b, yp - i, xp - j, o] * kernel[i, j, c, o]
+                dxp[b, yp, xp, c] = acc
+
+
+conv2d_dinput_v1 = njit(parallel=True, cache=True)(_conv2d_dinput_v1)
+
+VERSIONS = {"v1": conv2d_dinput_v1}
+
+
+def conv2d_dinput(dout, kernel, version="v1"):
+    """Allocate and run one version: ``(N, Ho, Wo, C_out) -> (N, Ho+kh-1, Wo+kw-1, C_in)``."""
+    kh, kw, c_in, _ = kernel.shape
+    n, out_h, out_w, _ = dout.shape
+    dxp = np.empty((n, out_h + kh - 1, out_w + kw - 1, c_in), dtype=dout.dtype)
+    VERSIONS[version](dout, kernel, dxp)
+    return dxp

@@ -1,0 +1,120 @@
+"""Backpropagation: finite differences in float64, then TensorFlow's GradientTape on the same
+weights and batch, for the paper's and the tutorials' architectures.
+
+"Relative error" is norm-wise, ||ours - theirs|| / ||theirs||, per tensor: elementwise ratios would
+be dominated by entries that are zero up to rounding.
+"""
+import numpy as np
+import pytest
+
+from npsrcnn import NpsrcnnError, SRCNN, reference
+
+from helpers import ARCHITECTURES, real_luma
+
+PADDINGS = ["valid", "same", "replicate"]
+
+
+def _numeric_grad(f, array, eps=1e-6):
+    grad = np.zeros_like(array)
+    for index in np.ndindex(array.shape):
+        saved = array[index]
+        array[index] = saved + eps
+        up = f()
+        array[index] = saved - eps
+        down = f()
+        array[index] = saved
+        grad[index] = (up - down) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("kh,kw", [(3, 3), (4, 2), (1, 1)])
+def test_conv_backward_finite_differences(padding, kh, kw):
+    rng = np.random.default_rng(kh * 10 + kw)
+    x, kernel, bias = rng.random((2, 6, 5, 3)), rng.normal(size=(kh, kw, 3, 2)), rng.normal(size=2)
+    weights = rng.normal(size=reference.conv2d(x, kernel, bias, padding).shape)
+    loss = lambda: float(np.sum(weights * reference.conv2d(x, kernel, bias, padding)))  # dL/dout = weights
+    dx, dkernel, dbias = reference.conv2d_backward(x, kernel, weights, padding)
+    for analytic, array in ((dx, x), (dkernel, kernel), (dbias, bias)):
+        np.testing.assert_allclose(analytic, _numeric_grad(loss, array), rtol=1e-7, atol=1e-8)
+
+
+def test_relu_and_mse_finite_differences():
+    rng = np.random.default_rng(1)
+    pred, target = rng.normal(size=(2, 4, 3, 1)), rng.normal(size=(2, 4, 3, 1))
+    loss, grad = reference.mse(pred, target)
+    assert loss == pytest.approx(np.mean((pred - target) ** 2))
+    np.testing.assert_allclose(grad, _numeric_grad(lambda: reference.mse(pred, target)[0], pred), rtol=1e-7)
+    x = rng.normal(size=(3, 5)) + 0.01  # away from the kink at 0
+    weights = rng.normal(size=x.shape)
+    numeric = _numeric_grad(lambda: float(np.sum(weights * reference.relu(x))), x)
+    np.testing.assert_allclose(reference.relu_backward(reference.relu(x), weights), numeric, atol=1e-8)
+
+
+def _tf_loss_and_grads(model, x, y, dtype):
+    """The same network in plain TensorFlow ops (replicate padding built from repeated edge slices)."""
+    import tensorflow as tf
+
+    def edge_pad(t, before, after, axis):
+        first = tf.gather(t, [0], axis=axis)
+        last = tf.gather(t, [t.shape[axis] - 1], axis=axis)
+        return tf.concat([tf.repeat(first, before, axis=axis), t, tf.repeat(last, after, axis=axis)], axis=axis)
+
+    variables = [(tf.Variable(l.kernel.astype(dtype)), tf.Variable(l.bias.astype(dtype))) for l in model.layers]
+    with tf.GradientTape() as tape:
+        a = tf.constant(x.astype(dtype))
+        for layer, (kernel, bias) in zip(model.layers, variables):
+            kh, kw = layer.kernel.shape[:2]
+            if layer.padding == "replicate":
+                a = edge_pad(edge_pad(a, *reference.pad_split(kh), 1), *reference.pad_split(kw), 2)
+            a = tf.nn.conv2d(a, kernel, 1, "SAME" if layer.padding == "same" else "VALID") + bias
+            a = tf.nn.relu(a) if layer.activation == "relu" else a
+        loss = tf.reduce_mean(tf.square(a - y.astype(dtype)))
+    grads = tape.gradient(loss, [v for pair in variables for v in pair])
+    return float(loss), [(grads[2 * i].numpy(), grads[2 * i + 1].numpy()) for i in range(len(variables))]
+
+
+def _relative_errors(ours, theirs):
+    return [np.linalg.norm(a - b) / np.linalg.norm(b) for pair_a, pair_b in zip(ours, theirs)
+            for a, b in zip(pair_a, pair_b)]
+
+
+@pytest.mark.parametrize("padding", PADDINGS + [["replicate", "same", "valid"]])
+def test_loss_and_grads_equal_tensorflow_in_float64(padding):
+    model = SRCNN.build("5-3-3", (6, 4), padding=padding, seed=2)
+    x = np.stack([real_luma(17, 15), real_luma(17, 15, top=200)])[..., None].astype(np.float64)
+    y = np.random.default_rng(0).random(model.forward(x).shape)
+    loss, grads = model.loss_and_grads(x, y, backend="numpy")
+    tf_loss, tf_grads = _tf_loss_and_grads(model, x, y, np.float64)
+    assert loss == pytest.approx(tf_loss, rel=1e-12)
+    assert max(_relative_errors(grads, tf_grads)) < 1e-10
+
+
+def _patches(n, size=33, seed=0):
+    """n real-image training pairs: luma patches and a target slightly different from the output."""
+    rng = np.random.default_rng(seed)
+    luma = real_luma(300, 300, top=100, left=100)
+    corners = rng.integers(0, 300 - size, (n, 2))
+    return np.stack([luma[r:r + size, c:c + size] for r, c in corners])[..., None]
+
+
+@pytest.mark.parametrize("arch,filters", ARCHITECTURES)
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_loss_and_grads_equal_gradient_tape_float32(arch, filters, backend):
+    """The acceptance bar: relative error <= 1e-4 on every tensor, tutorials' paddings, float32."""
+    model = SRCNN.build(arch, filters, seed=3)
+    x = _patches(4)
+    out = model.forward(x)
+    y = np.clip(out + np.random.default_rng(1).normal(0, 0.05, out.shape), 0, 1).astype(np.float32)
+    loss, grads = model.loss_and_grads(x, y, backend=backend)
+    tf_loss, tf_grads = _tf_loss_and_grads(model, x, y, np.float32)
+    assert [(dk.shape, db.shape) for dk, db in grads] == [(l.kernel.shape, l.bias.shape) for l in model.layers]
+    assert all(dk.dtype == np.float32 for dk, _ in grads)
+    assert loss == pytest.approx(tf_loss, rel=1e-4)
+    assert max(_relative_errors(grads, tf_grads)) <= 1e-4
+
+
+def test_target_must_match_the_output():
+    model = SRCNN.build("9-1-5", (4, 2), padding="valid")
+    with pytest.raises(NpsrcnnError, match="network's output is"):
+        model.loss_and_grads(np.zeros((1, 33, 33, 1), np.float32), np.zeros((1, 33, 33, 1), np.float32))
