@@ -9,9 +9,6 @@ from pathlib import Path
 
 from npsrcnn.errors import NpsrcnnError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-
-
 def cmd_upscale(args):
     from npsrcnn.image import read_image, write_image
     from npsrcnn.predict import predict
@@ -99,12 +96,28 @@ def cmd_evaluate(args):
         print(f"figures in {args.figures}")
 
 
+def cmd_train(args):
+    from npsrcnn.train import TrainConfig, train
+
+    cfg = TrainConfig(data=args.data, out=args.out, scale=args.scale, arch=args.arch, filters=tuple(args.filters),
+                      padding=args.padding, optimizer=args.optimizer, lr=tuple(args.lr) if args.lr else None,
+                      momentum=args.momentum, batch=args.batch, epochs=args.epochs, minutes=args.minutes,
+                      val=args.val, patience=args.patience, seed=args.seed, backend=args.backend,
+                      protocol=args.protocol, checkpoint_every=args.checkpoint_every, resume=args.resume)
+    state = train(cfg)
+    best = f", best validation PSNR {state.best_psnr:.2f} dB" if state.best_psnr is not None else ""
+    print(f"{state.epoch} epochs, {state.step} steps{best}; weights in {args.out} (last.h5"
+          f"{', best.h5' if best else ''}), log.csv, curves.png")
+
+
 def _image_files(path):
+    from npsrcnn.image import list_images
+
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise NpsrcnnError(f"{path}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        return files
+        images, skipped = list_images(path)
+        for message in skipped:
+            print(f"warning: {message}", file=sys.stderr)
+        return images
     if not path.exists():
         raise NpsrcnnError(f"{path}: no such file or folder")
     return [path]
@@ -172,6 +185,31 @@ def build_parser():
     p.add_argument("-v", "--verbose", action="store_true", help="per-image rows")
     backend_option(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train SRCNN on a folder of images (the paper's T91 protocol)")
+    p.add_argument("--data", required=True, metavar="DIR", help="training images (e.g. T91)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="checkpoint, weights, log and curves go here")
+    p.add_argument("-s", "--scale", type=int, default=3)
+    p.add_argument("--arch", default="9-1-5", help="kernel sizes f1-f2-f3")
+    p.add_argument("--filters", type=int, nargs="+", default=[64, 32], help="n1 n2")
+    p.add_argument("--padding", choices=["valid", "same", "replicate"],
+                   help="every layer (default: the tutorials' valid first/last, same between)")
+    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
+    p.add_argument("--lr", type=float, nargs="+", help="one rate or one per layer (adam 3e-4; sgd 1e-4 ... 1e-5)")
+    p.add_argument("--momentum", type=float, default=0.9, help="sgd momentum")
+    p.add_argument("--batch", type=int, default=128)
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int)
+    length.add_argument("--minutes", type=float, help="stop (with a checkpoint) after this long")
+    p.add_argument("--val", metavar="DIR", help="validation images (e.g. Set14): PSNR on Y every epoch")
+    p.add_argument("--patience", type=int, help="stop after this many epochs without a better validation PSNR")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--protocol", default="matlab", choices=["matlab", "opencv"], help="how pairs are made")
+    p.add_argument("--checkpoint-every", type=float, default=60.0, metavar="SECONDS",
+                   help="checkpoint inside an epoch this often (always at its end)")
+    backend_option(p)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("info", help="print the architecture in a weights file")
     p.add_argument("path")

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from npsrcnn.color import rgb_to_y
 from npsrcnn.errors import NpsrcnnError
-from npsrcnn.image import modcrop, read_image, shave
+from npsrcnn.image import list_images, modcrop, read_image, shave
 from npsrcnn.metrics import mse, psnr, ssim
 from npsrcnn.predict import run_on_luma
 from npsrcnn.resize import degrade, imresize
@@ -26,7 +26,6 @@ from npsrcnn.weights import resolve_model
 
 PROTOCOLS = ("matlab", "opencv")
 METHODS = ("bicubic", "bilinear", "srcnn")
-IMAGE_SUFFIXES = {".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
 @dataclass
@@ -42,30 +41,27 @@ class Row:
         return float(np.mean([image[key] for image in self.images]))
 
 
-def dataset_images(folder):
-    """-> ``(sorted image paths, [warnings for skipped stray files])``; missing or empty is an error."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise NpsrcnnError(f"{folder}: no such dataset folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-    if not images:
-        raise NpsrcnnError(f"{folder}: no images in the dataset folder")
-    skipped = [f"{p}: not an image file; skipped" for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
-    return images, skipped
-
-
 def to_uint8(x):
     """MATLAB ``uint8(x * 255)``: round half away from zero, saturate."""
     return np.clip(np.floor(x * 255 + 0.5), 0, 255).astype(np.uint8)
 
 
+def matlab_luma(img):
+    """Y of MATLAB ``rgb2ycbcr`` on an RGB uint8 image, rounded to uint8 as MATLAB does; gray as is."""
+    return img if img.ndim == 2 else to_uint8(rgb_to_y(img.astype(np.float64) / 255, "matlab"))
+
+
+def matlab_degrade(img, scale):
+    """The paper's degradation -> ``(y, low, bicubic)``: the uint8 luma cropped to a multiple of
+    ``scale``, its ``imresize`` by 1/scale, and that enlarged back by bicubic (float64 in [0, 1])."""
+    y = modcrop(matlab_luma(img), scale)
+    low = imresize(y / 255.0, 1 / scale, "bicubic")
+    return y, low, imresize(low, scale, "bicubic")
+
+
 def matlab_protocol(img, scale, methods, model, backend="auto"):
     """-> ``(ground truth, {method: output})``, uint8 Y planes, shaved by ``scale``."""
-    y = img if img.ndim == 2 else to_uint8(rgb_to_y(img.astype(np.float64) / 255, "matlab"))
-    y = modcrop(y, scale)
-    low = imresize(y / 255.0, 1 / scale, "bicubic")
-    bicubic = imresize(low, scale, "bicubic")
+    y, low, bicubic = matlab_degrade(img, scale)
     outputs = {}
     for method in methods:
         if method == "srcnn":
@@ -113,7 +109,7 @@ def evaluate(data_dirs, scales, methods=("bicubic", "srcnn"), protocol="matlab",
         raise NpsrcnnError(f"method {unknown[0]!r} is not one of {', '.join(METHODS)}")
     datasets = []
     for folder in data_dirs:
-        images, skipped = dataset_images(folder)
+        images, skipped = list_images(folder)
         for message in skipped:
             warn(f"warning: {message}")
         datasets.append((Path(folder).name, images))

@@ -13,6 +13,21 @@ from npsrcnn.atomic import atomic_write
 from npsrcnn.errors import NpsrcnnError
 
 PIXEL_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+IMAGE_SUFFIXES = {".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def list_images(folder):
+    """-> ``(sorted image paths, [messages for stray files skipped])``; a missing folder, or one
+    without images, is an error. Hidden files are ignored."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NpsrcnnError(f"{folder}: no such folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not images:
+        raise NpsrcnnError(f"{folder}: no images in the folder ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    skipped = [f"{p}: not an image file; skipped" for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
+    return images, skipped
 
 
 def read_image(path):

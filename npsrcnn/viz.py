@@ -45,3 +45,24 @@ def summary_bars(rows, path, title=None):
         ax.set_title(title)
     with atomic_write(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
+
+
+def training_curves(rows, path):
+    """Training loss (log scale) and validation PSNR against bicubic, per epoch, from ``log.csv`` rows."""
+    epochs = [r["epoch"] for r in rows]
+    has_val = any("val_psnr" in r for r in rows)
+    fig = Figure(figsize=(10 if has_val else 5, 3.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2 if has_val else 1, squeeze=False)[0]
+    axes[0].plot(epochs, [r["loss"] for r in rows], marker="o")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("training MSE")
+    if has_val:
+        axes[1].plot(epochs, [r["val_psnr"] for r in rows], marker="o", label="SRCNN")
+        axes[1].axhline(rows[0]["bicubic_psnr"], color="gray", linestyle="--", label="bicubic")
+        axes[1].set_xlabel("epoch")
+        axes[1].set_ylabel("validation PSNR on Y (dB)")
+        axes[1].legend()
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)

@@ -151,7 +151,7 @@ def test_stray_files_are_skipped_with_a_warning(tiny_set):
 
 
 @pytest.mark.parametrize("setup,args,fragments", [
-    (None, ["--data", "{d}/nowhere"], ["nowhere", "no such dataset folder"]),
+    (None, ["--data", "{d}/nowhere"], ["nowhere", "no such folder"]),
     ("empty", ["--data", "{d}/empty"], ["empty", "no images"]),
     ("corrupt", ["--data", "{d}/Tiny", "--methods", "bicubic"], ["broken.png", "not a readable image"]),
     (None, ["--data", "{d}/Tiny", "--scale", "2", "4", "--weights", "{d}/x{{scale}}.h5"], ["x4.h5", "no such"]),

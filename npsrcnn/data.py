@@ -1,0 +1,99 @@
+"""Training pairs cut from a folder of images, the way the SRCNN authors' ``generate_train.m`` does.
+
+Per image (``matlab`` protocol): the uint8 Y of MATLAB ``rgb2ycbcr``, cropped to a multiple of the
+scale, is the label; its MATLAB-bicubic shrink and re-enlargement is the input. Both are cut into
+33x33 patches every 14 pixels. The labels are kept whole here; the trainer crops each to the
+network's output (21x21 for 9-1-5 or the tutorials' 9-3-5, 17x17 for an all-valid 9-5-5).
+The ``opencv`` protocol degrades the RGB image with OpenCV (bicubic) and takes OpenCV's luma.
+
+Pairs are cached in an HDF5 file keyed by the images and the settings, so a second run starts at once.
+"""
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+
+from npsrcnn.atomic import atomic_write
+from npsrcnn.errors import NpsrcnnError
+from npsrcnn.evaluate import matlab_degrade
+from npsrcnn.image import list_images, modcrop, read_image
+from npsrcnn.resize import degrade
+
+PATCH, STRIDE = 33, 14
+CACHE_VERSION = 1
+
+
+def luma_planes(img, scale, protocol="matlab"):
+    """-> ``(label uint8 (H, W), input float32 (H, W))`` for one image, H and W multiples of ``scale``."""
+    if protocol == "matlab":
+        y, _, bicubic = matlab_degrade(img, scale)
+        return y, bicubic.astype(np.float32)
+    if protocol != "opencv":
+        raise NpsrcnnError(f"protocol {protocol!r} is not one of matlab, opencv")
+    img = modcrop(img, scale)
+    luma = lambda rgb: rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)[..., 0]
+    return luma(img), luma(degrade(img, scale, "bicubic")).astype(np.float32) / 255
+
+
+def cut_patches(plane, size=PATCH, stride=STRIDE):
+    """``(H, W) -> (n, size, size)``: top-left corners every ``stride`` pixels, as MATLAB's
+    ``for x = 1 : stride : hei - size + 1``."""
+    rows = range(0, plane.shape[0] - size + 1, stride)
+    cols = range(0, plane.shape[1] - size + 1, stride)
+    return np.array([plane[r:r + size, c:c + size] for r in rows for c in cols]).reshape(-1, size, size)
+
+
+def training_pairs(folder, scale, protocol="matlab", size=PATCH, stride=STRIDE, cache_dir=None):
+    """-> ``(inputs float32 (n, size, size, 1), labels float32 (n, size, size, 1))`` in [0, 1].
+
+    ``cache_dir`` (default ``$NPSRCNN_CACHE`` or ``~/.cache/npsrcnn``) holds one HDF5 file per
+    folder and settings; ``cache_dir=False`` skips caching.
+    """
+    images, _ = list_images(folder)
+    settings = {"version": CACHE_VERSION, "scale": scale, "protocol": protocol, "size": size, "stride": stride,
+                "images": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in images]}
+    cache = None
+    if cache_dir is not False:
+        key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:16]
+        root = Path(cache_dir or os.environ.get("NPSRCNN_CACHE") or Path.home() / ".cache" / "npsrcnn")
+        cache = root / f"pairs-{Path(folder).name}-{protocol}-x{scale}-{key}.h5"
+        if cache.exists():
+            return _read_cache(cache)
+    inputs, labels = [], []
+    for path in images:
+        label, degraded = luma_planes(read_image(path), scale, protocol)
+        labels.append(cut_patches(label, size, stride))
+        inputs.append(cut_patches(degraded, size, stride))
+    labels, inputs = np.concatenate(labels), np.concatenate(inputs)
+    if len(labels) == 0:
+        raise NpsrcnnError(f"{folder}: no image is {size}x{size} pixels or larger; no training patches")
+    if cache is not None:
+        _write_cache(cache, inputs, labels, settings)
+    return inputs[..., None], (labels.astype(np.float32) / 255)[..., None]
+
+
+def _write_cache(path, inputs, labels, settings):
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["settings"] = json.dumps(settings)
+                f.create_dataset("inputs", data=inputs)
+                f.create_dataset("labels", data=labels)  # uint8: labels are exact 8-bit levels
+    except OSError as e:
+        raise NpsrcnnError(f"{path}: cannot write the training cache ({e.strerror or e})") from None
+
+
+def _read_cache(path):
+    try:
+        with h5py.File(path, "r") as f:
+            inputs, labels = f["inputs"][()], f["labels"][()]
+    except (OSError, KeyError) as e:
+        raise NpsrcnnError(f"{path}: corrupt training cache ({type(e).__name__}); delete it to rebuild") from None
+    if inputs.shape != labels.shape or inputs.ndim != 3 or labels.dtype != np.uint8:
+        raise NpsrcnnError(f"{path}: corrupt training cache (shapes {inputs.shape}, {labels.shape}); delete it")
+    return inputs.astype(np.float32)[..., None], (labels.astype(np.float32) / 255)[..., None]

@@ -1,0 +1,291 @@
+"""Training SRCNN with its hand-written backward pass: optimizers, the loop, checkpoints.
+
+A run lives in one folder: ``checkpoint.h5`` (everything needed to resume: weights, optimizer
+moments, the epoch's shuffling seed state, position, log), ``last.h5`` and ``best.h5``
+(Keras-loadable), ``log.csv`` and ``curves.png``. Every file is written to a temporary name and
+renamed, so a run killed at any moment leaves the last good checkpoint readable, and ``--resume``
+continues it to exactly the weights an uninterrupted run reaches.
+"""
+import csv
+import io
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+from npsrcnn.atomic import atomic_write
+from npsrcnn.data import training_pairs
+from npsrcnn.errors import NpsrcnnError
+from npsrcnn.evaluate import matlab_degrade, to_uint8
+from npsrcnn.image import list_images, read_image, shave
+from npsrcnn.metrics import psnr
+from npsrcnn.model import ConvLayer, SRCNN, parse_arch
+from npsrcnn.predict import run_on_luma
+from npsrcnn.viz import training_curves
+
+
+class Adam:
+    """Adam (Kingma & Ba) in Keras' form: ``m += (g - m)(1 - b1)``, ``v += (g^2 - v)(1 - b2)``,
+    ``w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``."""
+
+    def __init__(self, rates, beta1=0.9, beta2=0.999, eps=1e-7):
+        self.rates, self.beta1, self.beta2, self.eps = rates, beta1, beta2, eps
+        self.t, self.slots = 0, None
+
+    def step(self, params, grads):
+        """``params``, ``grads``: lists of arrays in the same order; params are updated in place."""
+        if self.slots is None:
+            self.slots = {"m": [np.zeros_like(p) for p in params], "v": [np.zeros_like(p) for p in params]}
+        self.t += 1
+        correction = np.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
+        for p, g, m, v, rate in zip(params, grads, self.slots["m"], self.slots["v"], self.rates):
+            m += (g - m) * (1 - self.beta1)
+            v += (g * g - v) * (1 - self.beta2)
+            p -= (rate * correction) * m / (np.sqrt(v) + self.eps)
+
+
+class SGD:
+    """Momentum SGD as in the paper: ``delta = momentum * delta - lr * grad``, ``w += delta``."""
+
+    def __init__(self, rates, momentum=0.9):
+        self.rates, self.momentum = rates, momentum
+        self.t, self.slots = 0, None
+
+    def step(self, params, grads):
+        if self.slots is None:
+            self.slots = {"delta": [np.zeros_like(p) for p in params]}
+        self.t += 1
+        for p, g, delta, rate in zip(params, grads, self.slots["delta"], self.rates):
+            delta *= self.momentum
+            delta -= rate * g
+            p += delta
+
+
+# the Keras tutorials' Adam rate; the paper's SGD rates (1e-4 for the first layers, 1e-5 for the last)
+DEFAULT_RATES = {"adam": (3e-4,), "sgd": (1e-4, 1e-4, 1e-5)}
+# settings that shape the trajectory: a resumed run must keep them
+FIXED_ON_RESUME = ("data", "scale", "arch", "filters", "padding", "optimizer", "lr", "momentum", "batch", "seed",
+                   "protocol")
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    scale: int = 3
+    arch: str = "9-1-5"
+    filters: tuple = (64, 32)
+    padding: str = None  # None: the tutorials' convention (valid first and last layers, same between)
+    optimizer: str = "adam"
+    lr: tuple = None  # one rate, or one per layer; None: DEFAULT_RATES
+    momentum: float = 0.9
+    batch: int = 128
+    epochs: int = None
+    minutes: float = None
+    val: str = None
+    patience: int = None
+    seed: int = 0
+    backend: str = "auto"
+    protocol: str = "matlab"
+    checkpoint_every: float = 60.0  # seconds between checkpoints inside an epoch
+    resume: bool = False
+
+    def layer_rates(self, n_layers):
+        rates = tuple(self.lr or DEFAULT_RATES[self.optimizer])
+        if len(rates) == 1:
+            return rates * n_layers
+        if len(rates) == n_layers:
+            return rates
+        if self.lr is None and self.optimizer == "sgd":  # the paper's rule for any depth
+            return (rates[0],) * (n_layers - 1) + (rates[-1],)
+        raise NpsrcnnError(f"{len(rates)} learning rates given for {n_layers} layers (give 1 or {n_layers})")
+
+
+@dataclass
+class Progress:
+    """Where the run is; saved in every checkpoint."""
+
+    epoch: int = 0  # epochs completed
+    position: int = 0  # batches done in the current epoch
+    step: int = 0
+    epoch_rng_state: dict = None  # the shuffling generator's state when this epoch's order was drawn
+    epoch_loss_sum: float = 0.0
+    epoch_samples: int = 0
+    best_psnr: float = None
+    bad_epochs: int = 0
+    rows: list = field(default_factory=list)  # the log, one dict per epoch
+
+
+def train(cfg, progress_bar=True, log=print):
+    """Run (or resume) training; returns the final ``Progress``."""
+    out = Path(cfg.out)
+    checkpoint = out / "checkpoint.h5"
+    if cfg.epochs is None and cfg.minutes is None:
+        raise NpsrcnnError("say how long to train: --epochs N or --minutes M")
+    if cfg.optimizer not in DEFAULT_RATES:
+        raise NpsrcnnError(f"optimizer {cfg.optimizer!r} is not one of adam, sgd")
+    if cfg.patience is not None and cfg.val is None:
+        raise NpsrcnnError("--patience needs --val: early stopping watches the validation PSNR")
+    rng = np.random.default_rng(cfg.seed)
+    if cfg.resume:
+        model, optimizer_state, state = _load_checkpoint(checkpoint, cfg)
+    else:
+        if checkpoint.exists():
+            raise NpsrcnnError(f"{out}: holds a run already; continue it with --resume or choose another --out")
+        parse_arch(cfg.arch)
+        model, optimizer_state, state = SRCNN.build(cfg.arch, cfg.filters, cfg.padding, seed=cfg.seed), None, Progress()
+    inputs, labels = training_pairs(cfg.data, cfg.scale, cfg.protocol)
+    top, bottom, left, right = model.shrink
+    labels = np.ascontiguousarray(labels[:, top:labels.shape[1] - bottom, left:labels.shape[2] - right])
+    if len(inputs) < cfg.batch:
+        raise NpsrcnnError(f"{cfg.data}: only {len(inputs)} training patches, fewer than one batch of {cfg.batch}")
+    validation = _validation_set(cfg.val, cfg.scale) if cfg.val else None
+    params = [a for layer in model.layers for a in (layer.kernel, layer.bias)]
+    optimizer = (Adam if cfg.optimizer == "adam" else lambda r: SGD(r, cfg.momentum))(
+        [r for r in cfg.layer_rates(len(model.layers)) for _ in (0, 1)])
+    if optimizer_state is not None:
+        optimizer.t, optimizer.slots = optimizer_state
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.partial"):  # what a killed run was writing when it died
+        stale.unlink()
+    batches = -(-len(inputs) // cfg.batch)
+    started = last_save = time.monotonic()
+    log(f"training {model.describe()} on {len(inputs)} patches ({cfg.data}, x{cfg.scale}), "
+        f"{batches} batches of {cfg.batch} per epoch, {cfg.optimizer}, backend {cfg.backend}")
+    if state.epoch_rng_state is not None:  # resuming: replay the checkpointed epoch's draw, which
+        rng.bit_generator.state = state.epoch_rng_state  # also leaves the generator where the
+        order = rng.permutation(len(inputs))  # uninterrupted run had it
+    while cfg.epochs is None or state.epoch < cfg.epochs:
+        if state.position == 0:
+            state.epoch_rng_state = rng.bit_generator.state
+            order = rng.permutation(len(inputs))
+        epoch_started = time.monotonic()
+        samples_before = state.epoch_samples
+        bar = tqdm(total=batches, initial=state.position, desc=f"epoch {state.epoch + 1}", unit="batch",
+                   disable=None if progress_bar else True, leave=False)
+        while state.position < batches:
+            chosen = np.sort(order[state.position * cfg.batch:(state.position + 1) * cfg.batch])
+            loss, grads = model.loss_and_grads(inputs[chosen], labels[chosen], backend=cfg.backend)
+            optimizer.step(params, [g for pair in grads for g in pair])
+            state.position += 1
+            state.step += 1
+            state.epoch_loss_sum += loss * len(chosen)
+            state.epoch_samples += len(chosen)
+            rate = (state.epoch_samples - samples_before) / max(time.monotonic() - epoch_started, 1e-9)
+            bar.update()
+            bar.set_postfix(loss=f"{state.epoch_loss_sum / state.epoch_samples:.5f}", samples_s=f"{rate:.0f}")
+            out_of_time = cfg.minutes is not None and time.monotonic() - started > 60 * cfg.minutes
+            if out_of_time or time.monotonic() - last_save >= cfg.checkpoint_every:
+                _save_checkpoint(checkpoint, cfg, model, optimizer, state)
+                last_save = time.monotonic()
+            if out_of_time:
+                bar.close()
+                log(f"time budget of {cfg.minutes} min reached at epoch {state.epoch + 1}, batch {state.position}; "
+                    f"continue with --resume")
+                return state
+        bar.close()
+        stop = _end_epoch(cfg, model, state, validation, time.monotonic() - epoch_started, log)
+        _save_checkpoint(checkpoint, cfg, model, optimizer, state)
+        last_save = time.monotonic()
+        model.save(out / "last.h5")
+        _write_log(out, state.rows)
+        if stop:
+            log(f"early stop: validation PSNR has not improved for {cfg.patience} epochs")
+            break
+    return state
+
+
+def _end_epoch(cfg, model, state, validation, seconds, log):
+    """Log the epoch, validate, keep the best weights; True when early stopping says stop."""
+    row = {"epoch": state.epoch + 1, "step": state.step, "loss": state.epoch_loss_sum / state.epoch_samples,
+           "samples_per_s": state.epoch_samples / seconds if seconds > 0 else 0.0}
+    message = f"epoch {row['epoch']}: loss {row['loss']:.6f}"
+    if validation is not None:
+        row["val_psnr"] = validate(model, validation, cfg.scale, cfg.backend)
+        row["bicubic_psnr"] = validation["bicubic_psnr"]
+        message += f", validation PSNR {row['val_psnr']:.2f} dB (bicubic {row['bicubic_psnr']:.2f})"
+        if state.best_psnr is None or row["val_psnr"] > state.best_psnr:
+            state.best_psnr, state.bad_epochs = row["val_psnr"], 0
+            model.save(Path(cfg.out) / "best.h5")
+        else:
+            state.bad_epochs += 1
+    log(message + f", {row['samples_per_s']:.0f} samples/s")
+    state.rows.append(row)
+    state.epoch += 1
+    state.position = state.epoch_samples = 0
+    state.epoch_loss_sum = 0.0
+    return cfg.patience is not None and state.bad_epochs >= cfg.patience
+
+
+def _validation_set(folder, scale):
+    """The paper's protocol, degraded once: per image the shaved uint8 Y truth and the bicubic input."""
+    images, _ = list_images(folder)
+    pairs = []
+    for path in images:
+        y, _, bicubic = matlab_degrade(read_image(path), scale)
+        pairs.append((shave(y, scale), bicubic))
+    bicubic_psnr = float(np.mean([psnr(truth, shave(to_uint8(b), scale)) for truth, b in pairs]))
+    return {"pairs": pairs, "bicubic_psnr": bicubic_psnr}
+
+
+def validate(model, validation, scale, backend="auto"):
+    """Mean PSNR on Y (the paper's protocol) of ``model`` over a prepared validation set."""
+    return float(np.mean([psnr(truth, shave(to_uint8(run_on_luma(model, bicubic, backend)), scale))
+                          for truth, bicubic in validation["pairs"]]))
+
+
+def _save_checkpoint(path, cfg, model, optimizer, state):
+    with atomic_write(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["config"] = json.dumps({k: v for k, v in asdict(cfg).items()})
+            f.attrs["progress"] = json.dumps(asdict(state))
+            f.attrs["optimizer_t"] = optimizer.t
+            for i, layer in enumerate(model.layers):
+                g = f.create_group(f"model/{i}")
+                g["kernel"], g["bias"] = layer.kernel, layer.bias
+                g.attrs["padding"], g.attrs["activation"] = layer.padding, layer.activation
+            for name, arrays in (optimizer.slots or {}).items():
+                for i, a in enumerate(arrays):
+                    f[f"optimizer/{name}/{i}"] = a
+
+
+def _load_checkpoint(path, cfg):
+    if not path.exists():
+        raise NpsrcnnError(f"{path}: no checkpoint to resume")
+    try:
+        with h5py.File(path, "r") as f:
+            saved = json.loads(f.attrs["config"])
+            state = Progress(**json.loads(f.attrs["progress"]))
+            layers = [ConvLayer(f[f"model/{i}/kernel"][()], f[f"model/{i}/bias"][()], f[f"model/{i}"].attrs["padding"],
+                                f[f"model/{i}"].attrs["activation"]) for i in range(len(f["model"]))]
+            slots = {name: [f[f"optimizer/{name}/{i}"][()] for i in range(len(group))]
+                     for name, group in f.get("optimizer", {}).items()} or None
+            t = int(f.attrs["optimizer_t"])
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise NpsrcnnError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
+    current = asdict(cfg)
+    changed = [k for k in FIXED_ON_RESUME if _jsonable(current[k]) != saved.get(k)]
+    if changed:
+        raise NpsrcnnError(f"{path}: the run was started with other settings ({', '.join(changed)}); resume "
+                           f"with the same ones")
+    return SRCNN(layers), (t, slots), state
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value))
+
+
+def _write_log(out, rows):
+    """``log.csv`` and ``curves.png`` from the checkpoint's rows (so they always agree with it)."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic_write(out / "log.csv") as tmp:
+        tmp.write_text(text.getvalue())
+    training_curves(rows, out / "curves.png")

@@ -1,0 +1,171 @@
+"""Training pairs, optimizers, the trainer: it learns, it survives SIGKILL, it refuses bad input."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+import skimage.data
+
+from npsrcnn import NpsrcnnError, SRCNN, write_image
+from npsrcnn.data import cut_patches, training_pairs
+from npsrcnn.train import SGD, Adam, TrainConfig, train
+
+from helpers import assert_one_line_error, dataset_dir, run_cli
+
+SMALL_NET = dict(scale=3, arch="9-1-5", filters=(32, 16), batch=16, lr=(1e-3,), backend="cpu")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Three scikit-image photos to train on and two to validate on, at half size."""
+    root = tmp_path_factory.mktemp("images")
+    (root / "train").mkdir()
+    (root / "val").mkdir()
+    for name in ("astronaut", "coffee", "chelsea"):
+        write_image(root / "train" / f"{name}.png", getattr(skimage.data, name)()[::2, ::2])
+    for name in ("rocket", "camera"):
+        write_image(root / "val" / f"{name}.png", getattr(skimage.data, name)()[::2, ::2])
+    return root
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NPSRCNN_CACHE", str(tmp_path / "cache"))
+
+
+def test_the_papers_t91_patches():
+    """generate_train.m on T91 at x3 gives 21,884 pairs of 33x33."""
+    inputs, labels = training_pairs(dataset_dir("T91"), 3, cache_dir=False)
+    assert inputs.shape == labels.shape == (21884, 33, 33, 1)
+    assert inputs.dtype == labels.dtype == np.float32
+    assert 0 <= labels.min() and labels.max() <= 1
+    levels = labels * 255
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-4)  # labels are the uint8 Y
+
+
+def test_patches_are_cut_like_matlab_loops():
+    plane = np.arange(50 * 40).reshape(50, 40)
+    patches = cut_patches(plane, 33, 14)  # rows start at 0, 14 (28 + 33 > 50); columns at 0
+    assert patches.shape == (2, 33, 33)
+    np.testing.assert_array_equal(patches[1], plane[14:47, 0:33])
+
+
+def test_pairs_are_cached_and_a_corrupt_cache_is_an_error(images, tmp_path):
+    first = training_pairs(images / "train", 3, cache_dir=tmp_path / "c")
+    (cache,) = (tmp_path / "c").iterdir()
+    again = training_pairs(images / "train", 3, cache_dir=tmp_path / "c")
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    cache.write_bytes(cache.read_bytes()[:2000])
+    with pytest.raises(NpsrcnnError, match="corrupt training cache"):
+        training_pairs(images / "train", 3, cache_dir=tmp_path / "c")
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_optimizers_match_keras(keras, name):
+    rng = np.random.default_rng(0)
+    start = [rng.normal(size=(3, 3, 1, 4)).astype(np.float32), rng.normal(size=4).astype(np.float32)]
+    grads = [[rng.normal(size=p.shape).astype(np.float32) for p in start] for _ in range(5)]
+    ours = [p.copy() for p in start]
+    optimizer = Adam([1e-2, 1e-2]) if name == "adam" else SGD([1e-2, 1e-2], momentum=0.9)
+    reference = keras.optimizers.Adam(1e-2, epsilon=1e-7) if name == "adam" else \
+        keras.optimizers.SGD(1e-2, momentum=0.9)
+    variables = [keras.Variable(p) for p in start]
+    for g in grads:
+        optimizer.step(ours, g)
+        reference.apply_gradients(zip(g, variables))
+    for a, b in zip(ours, variables):
+        np.testing.assert_allclose(a, b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_training_beats_bicubic_on_validation(images, tmp_path, keras):
+    messages = []
+    cfg = TrainConfig(data=str(images / "train"), out=str(tmp_path / "run"), val=str(images / "val"), epochs=12,
+                      **SMALL_NET)
+    state = train(cfg, progress_bar=False, log=messages.append)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert len(rows) == 12 and state.step == 12 * 39  # 622 patches in batches of 16
+    first, best, bicubic = float(rows[0]["val_psnr"]), state.best_psnr, float(rows[0]["bicubic_psnr"])
+    assert first < bicubic < best - 0.1  # starts below bicubic, ends clearly above
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"]) / 5
+    assert any("validation PSNR" in m for m in messages)
+    for name in ("last.h5", "best.h5", "curves.png", "checkpoint.h5"):
+        assert (tmp_path / "run" / name).is_file()
+    best_model = keras.models.load_model(tmp_path / "run" / "best.h5")  # Keras-loadable
+    assert len(best_model.layers) == 3
+
+
+def _train_command(images, out, *extra):
+    return [sys.executable, "-m", "npsrcnn.cli", "train", "--data", str(images / "train"), "--out", str(out),
+            "--scale", "3", "--filters", "32", "16", "--batch", "16", "--lr", "1e-3", "--backend", "cpu",
+            "--seed", "5", *extra]
+
+
+def _progress(checkpoint):
+    with h5py.File(checkpoint) as f:
+        return json.loads(f.attrs["progress"])
+
+
+def _weights(path):
+    return [layer.kernel for layer in SRCNN.from_file(path).layers] + [l.bias for l in SRCNN.from_file(path).layers]
+
+
+def test_a_killed_run_resumes_to_the_same_weights(images, tmp_path):
+    env = dict(os.environ, NPSRCNN_CACHE=str(tmp_path / "cache"))
+    whole = subprocess.run(_train_command(images, tmp_path / "whole", "--epochs", "4"), env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    victim = subprocess.Popen(_train_command(images, tmp_path / "killed", "--epochs", "4", "--checkpoint-every", "0"),
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "killed" / "checkpoint.h5"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and victim.poll() is None:
+        if checkpoint.exists() and _progress(checkpoint)["step"] >= 60:  # inside epoch 2 of 4
+            break
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)  # checkpoints are written every step, so likely mid-write
+    assert victim.wait() == -signal.SIGKILL  # it was killed, not finished
+    killed_at = _progress(checkpoint)  # the last good checkpoint is readable
+    assert 60 <= killed_at["step"] < 4 * 39
+    resumed = subprocess.run(_train_command(images, tmp_path / "killed", "--epochs", "4", "--resume"), env=env,
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    for a, b in zip(_weights(tmp_path / "whole" / "last.h5"), _weights(tmp_path / "killed" / "last.h5")):
+        np.testing.assert_array_equal(a, b)
+    assert not list((tmp_path / "killed").glob(".*.partial"))
+    rows = list(csv.DictReader(open(tmp_path / "killed" / "log.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
+
+
+def test_a_time_budget_stops_with_a_checkpoint_that_resumes(images, tmp_path):
+    cfg = TrainConfig(data=str(images / "train"), out=str(tmp_path / "run"), minutes=0.001, **SMALL_NET)
+    state = train(cfg, progress_bar=False, log=lambda m: None)
+    assert state.epoch == 0 and state.step >= 1
+    cfg.minutes, cfg.epochs, cfg.resume = None, 1, True
+    assert train(cfg, progress_bar=False, log=lambda m: None).epoch == 1
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--data", "{d}/nowhere"], ["nowhere", "no such folder"]),
+    (["--data", "{d}/train", "--batch", "1000"], ["only 622 training patches, fewer than one batch of 1000"]),
+    (["--data", "{d}/train", "--resume"], ["checkpoint.h5", "no checkpoint to resume"]),
+    (["--data", "{d}/train", "--patience", "2"], ["--patience needs --val"]),
+    (["--data", "{d}/train", "--arch", "9-x"], ["9-x"]),
+])
+def test_bad_training_input_is_one_line(images, tmp_path, args, fragments):
+    result = run_cli("train", "--out", tmp_path / "run", "--epochs", "1", *[a.format(d=images) for a in args])
+    assert_one_line_error(result, *fragments)
+
+
+def test_a_run_is_never_overwritten_and_resumes_only_with_its_settings(images, tmp_path):
+    base = ["train", "--data", images / "train", "--out", tmp_path / "run", "--epochs", "1", "--batch", "64",
+            "--filters", "8", "4"]
+    assert run_cli(*base).returncode == 0
+    assert_one_line_error(run_cli(*base), "holds a run already")
+    assert_one_line_error(run_cli(*base[:-2], "16", "4", "--resume"), "other settings (filters)")
