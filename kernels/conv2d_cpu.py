@@ -1,18 +1,36 @@
-"""Convolution forward on the CPU, compiled with numba.njit.
+"""Convolution forward on the CPU (numba.njit):
+``x (N, H, W, C_in), kernel (kh, kw, C_in, C_out), bias (C_out,) -> (N, H', W', C_out)``, with
+``valid`` / ``same`` / ``replicate`` / ``full`` padding and ReLU fused. ``full`` (kh-1 zeros on each
+side) is what the input gradient needs.
 
-Every version takes an input that is already padded (``npsrcnn.reference.pad`` owns the padding
-semantics) and computes a valid cross-correlation plus bias:
-``x (N, Hp, Wp, C_in), kernel (kh, kw, C_in, C_out), bias (C_out,) -> out (N, Hp-kh+1, Wp-kw+1, C_out)``.
+Versions (``python -m npsrcnn.kernels.conv2d_cpu --list``):
+    v1  direct loops over a padded copy, C_out innermost, ``prange`` over output rows
+    v2  im2col + GEMM: each thread copies a band of output rows' windows into a
+        (pixels × kh·kw·C_in) matrix and multiplies it by the kernel with single-threaded BLAS;
+        bias and ReLU on the way out
+    v3  one output channel: per-pixel dot products over contiguous kw·C_in runs (fastmath lets LLVM
+        vectorise the reduction); for the reconstruction layer, where a GEMM would be a GEMV
+    v4  Winograd F(4×4, r×r) for square kernels (``winograd_cpu``): 2.25× (3×3) to 6.25× (5×5) fewer
+        multiplications; padding read in place, no padded copy
+    v5  1×1: the layer is one matrix product, cut into row bands for numba's threads
+    v6  transposed im2col + GEMM: outᵀ (C_out × pixels) = Kᵀ @ colsᵀ, whose rows are shifted copies of
+        input rows (a memcpy, not a gather) and whose long side suits BLAS; for few input channels
+    v7  channel GEMM then shifted sum: Z = X @ K (C_in × kh·kw·C_out) for every input pixel (banded
+        GEMMs), then each output sums kh·kw shifted entries of Z, padding applied to Z's reads;
+        for few output channels
 
-Versions:
-    v1  direct loops, one output pixel at a time with C_out innermost (contiguous in both the kernel
-        and the output, so LLVM vectorises it), ``prange`` over output rows.
-
-Kernels are plain functions JIT-wrapped at module level, so ``NUMBA_DISABLE_JIT=1`` steps through
-them in Python.
+Every version keeps to numba's thread pool: BLAS is called single-threaded from inside ``prange``.
+Mixing BLAS's own threads with numba's made whole networks up to 2x slower than their layers
+on 2 cores (both pools spin-wait for the cores in turn).
 """
+import sys
+
 import numpy as np
 from numba import njit, prange
+
+from npsrcnn.reference import pad_split
+from npsrcnn.kernels import winograd_cpu
+from npsrcnn.kernels.threads import blas_single
 
 
 def _conv2d_valid_v1(x, kernel, bias, out):
@@ -33,15 +51,237 @@ def _conv2d_valid_v1(x, kernel, bias, out):
             out[b, y, xo, :] = acc
 
 
-conv2d_valid_v1 = njit(parallel=True, cache=True)(_conv2d_valid_v1)
+def _conv2d_valid_im2col_v2(x, k2, bias, out, kh, kw, rows, relu):
+    n, hp, wp, cin = x.shape
+    _, ho, wo, cout = out.shape
+    span = kw * cin
+    x2 = x.reshape(n, hp, wp * cin)
+    o2 = out.reshape(n * ho * wo, cout)
+    total = n * ho
+    for band in prange((total + rows - 1) // rows):
+        r0 = band * rows
+        r1 = min(total, r0 + rows)
+        cols = np.empty(((r1 - r0) * wo, kh * span), x.dtype)
+        for r in range(r1 - r0):
+            b, y = (r0 + r) // ho, (r0 + r) % ho
+            for xo in range(wo):
+                for i in range(kh):
+                    cols[r * wo + xo, i * span:(i + 1) * span] = x2[b, y + i, xo * cin:xo * cin + span]
+        res = np.dot(cols, k2)
+        for p in range(res.shape[0]):
+            for o in range(cout):
+                v = res[p, o] + bias[o]
+                o2[r0 * wo + p, o] = max(v, 0.0) if relu else v
 
-VERSIONS = {"v1": conv2d_valid_v1}
+
+def _conv2d_valid_one_output_v3(x, k2, bias, out, relu):
+    n, hp, wp, cin = x.shape
+    kh, span = k2.shape
+    _, ho, wo, _ = out.shape
+    x2 = x.reshape(n, hp, wp * cin)
+    for row in prange(n * ho):
+        b, y = row // ho, row % ho
+        for xo in range(wo):
+            acc = 0.0
+            for i in range(kh):
+                for t in range(span):
+                    acc += x2[b, y + i, xo * cin + t] * k2[i, t]
+            v = acc + bias[0]
+            out[b, y, xo, 0] = max(v, 0.0) if relu else v
+
+
+def _conv2d_valid_transposed_v6(x, kt, bias, out, kh, kw, rows, relu):
+    n, hp, wp, cin = x.shape
+    _, ho, wo, cout = out.shape
+    total = n * ho
+    for band in prange((total + rows - 1) // rows):
+        r0 = band * rows
+        r1 = min(total, r0 + rows)
+        cols_t = np.empty((kh * kw * cin, (r1 - r0) * wo), x.dtype)
+        for r in range(r1 - r0):
+            b, y = (r0 + r) // ho, (r0 + r) % ho
+            for i in range(kh):
+                for j in range(kw):
+                    for c in range(cin):
+                        cols_t[(i * kw + j) * cin + c, r * wo:(r + 1) * wo] = x[b, y + i, j:j + wo, c]
+        res = np.dot(kt, cols_t)
+        for p in range(res.shape[1]):
+            b, y, xo = (r0 + p // wo) // ho, (r0 + p // wo) % ho, p % wo
+            for o in range(cout):
+                v = res[o, p] + bias[o]
+                out[b, y, xo, o] = max(v, 0.0) if relu else v
+
+
+def _gemm_bands(a, b, bias, out, rows, relu):
+    """``out = a @ b + bias`` (ReLU'd if asked) as row bands in parallel, single-threaded BLAS each."""
+    for band in prange((a.shape[0] + rows - 1) // rows):
+        r0 = band * rows
+        r1 = min(a.shape[0], r0 + rows)
+        block = out[r0:r1]
+        np.dot(a[r0:r1], b, block)
+        for p in range(block.shape[0]):
+            for o in range(block.shape[1]):
+                v = block[p, o] + bias[o]
+                block[p, o] = max(v, 0.0) if relu else v
+
+
+def _shifted_sum_v7(z, bias, out, kh, kw, top, left, replicate, relu):
+    n, h, w, _ = z.shape
+    _, ho, wo, cout = out.shape
+    for row in prange(n * ho):
+        b, y = row // ho, row % ho
+        for xo in range(wo):
+            for o in range(cout):
+                acc = bias[o]
+                for i in range(kh):
+                    yy = y + i - top
+                    if replicate:
+                        yy = min(max(yy, 0), h - 1)
+                    elif yy < 0 or yy >= h:
+                        continue
+                    for j in range(kw):
+                        xx = xo + j - left
+                        if replicate:
+                            xx = min(max(xx, 0), w - 1)
+                        elif xx < 0 or xx >= w:
+                            continue
+                        acc += z[b, yy, xx, (i * kw + j) * cout + o]
+                out[b, y, xo, o] = max(acc, 0.0) if relu else acc
+
+
+conv2d_valid_v1 = njit(parallel=True, cache=True)(_conv2d_valid_v1)
+conv2d_valid_transposed_v6 = njit(parallel=True, cache=True)(_conv2d_valid_transposed_v6)
+shifted_sum_v7 = njit(parallel=True, cache=True)(_shifted_sum_v7)
+gemm_bands = njit(parallel=True, cache=True)(_gemm_bands)
+
+
+def gemm(a, b, bias=None, relu=False):
+    """``a @ b (+ bias)``, ReLU'd if asked, on numba's threads."""
+    out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+    bias = np.zeros(b.shape[1], a.dtype) if bias is None else bias
+    with blas_single():
+        gemm_bands(np.ascontiguousarray(a), np.ascontiguousarray(b), bias, out, 2048, relu)
+    return out
+conv2d_valid_im2col_v2 = njit(parallel=True, cache=True)(_conv2d_valid_im2col_v2)
+conv2d_valid_one_output_v3 = njit(parallel=True, fastmath=True, cache=True)(_conv2d_valid_one_output_v3)
+
+
+def padding_amounts(padding, kh, kw):
+    """``(top, bottom, left, right)`` for a padding mode; ``full`` pads kh-1 / kw-1 on every side."""
+    if padding == "valid":
+        return 0, 0, 0, 0
+    if padding == "full":
+        return kh - 1, kh - 1, kw - 1, kw - 1
+    return pad_split(kh) + pad_split(kw)
+
+
+def _padded(x, kh, kw, padding):
+    top, bottom, left, right = padding_amounts(padding, kh, kw)
+    if not (top or bottom or left or right):
+        return np.ascontiguousarray(x)
+    mode = "edge" if padding == "replicate" else "constant"
+    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), mode=mode)
+
+
+def _out_shape(x, kernel, padding):
+    kh, kw, _, cout = kernel.shape
+    top, bottom, left, right = padding_amounts(padding, kh, kw)
+    return x.shape[0], x.shape[1] + top + bottom - kh + 1, x.shape[2] + left + right - kw + 1, cout
+
+
+def _run_v1(x, kernel, bias, padding, relu):
+    xp = _padded(x, *kernel.shape[:2], padding)
+    out = np.empty(_out_shape(x, kernel, padding), x.dtype)
+    conv2d_valid_v1(xp, kernel, bias, out)
+    return np.maximum(out, 0, out=out) if relu else out
+
+
+def _run_v2(x, kernel, bias, padding, relu):
+    kh, kw, cin, cout = kernel.shape
+    xp = _padded(x, kh, kw, padding)
+    out = np.empty(_out_shape(x, kernel, padding), x.dtype)
+    rows = max(1, -(-256 // out.shape[2]))  # at least ~256 pixels per GEMM
+    with blas_single():
+        conv2d_valid_im2col_v2(xp, np.ascontiguousarray(kernel.reshape(kh * kw * cin, cout)), bias, out, kh, kw,
+                               rows, relu)
+    return out
+
+
+def _run_v3(x, kernel, bias, padding, relu):
+    kh, kw, cin, _ = kernel.shape
+    xp = _padded(x, kh, kw, padding)
+    out = np.empty(_out_shape(x, kernel, padding), x.dtype)
+    conv2d_valid_one_output_v3(xp, np.ascontiguousarray(kernel.reshape(kh, kw * cin)), bias, out, relu)
+    return out
+
+
+def _run_v4(x, kernel, bias, padding, relu, m=4):
+    at, _, bt = winograd_cpu.transforms(m, kernel.shape[0])
+    top, _, left, _ = padding_amounts(padding, *kernel.shape[:2])
+    out = np.empty(_out_shape(x, kernel, padding), np.float32)
+    with blas_single():
+        winograd_cpu.conv2d_winograd(np.ascontiguousarray(x, dtype=np.float32), winograd_cpu.kernel_transform(kernel, m),
+                                     at.astype(np.float32), bt.astype(np.float32), bias.astype(np.float32), out,
+                                     top, left, padding == "replicate", relu, 32)
+    return out.astype(x.dtype, copy=False)
+
+
+def _run_v5(x, kernel, bias, padding, relu):
+    out = gemm(x.reshape(-1, kernel.shape[2]), kernel.reshape(kernel.shape[2], kernel.shape[3]), bias, relu)
+    return out.reshape(x.shape[:3] + (kernel.shape[3],))
+
+
+def _run_v6(x, kernel, bias, padding, relu):
+    kh, kw, cin, cout = kernel.shape
+    xp = _padded(x, kh, kw, padding)
+    out = np.empty(_out_shape(x, kernel, padding), x.dtype)
+    rows = max(1, -(-256 // out.shape[2]))
+    with blas_single():
+        conv2d_valid_transposed_v6(xp, np.ascontiguousarray(kernel.reshape(kh * kw * cin, cout).T), bias, out,
+                                   kh, kw, rows, relu)
+    return out
+
+
+def _run_v7(x, kernel, bias, padding, relu):
+    kh, kw, cin, cout = kernel.shape
+    top, _, left, _ = padding_amounts(padding, kh, kw)
+    z = gemm(x.reshape(-1, cin), kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout))
+    out = np.empty(_out_shape(x, kernel, padding), x.dtype)
+    shifted_sum_v7(z.reshape(x.shape[:3] + (kh * kw * cout,)), bias, out, kh, kw, top, left,
+                   padding == "replicate", relu)
+    return out
+
+
+VERSIONS = {
+    "v1": (_run_v1, lambda kh, kw, cin, cout: True),
+    "v2": (_run_v2, lambda kh, kw, cin, cout: True),
+    "v3": (_run_v3, lambda kh, kw, cin, cout: cout == 1),
+    "v4": (_run_v4, lambda kh, kw, cin, cout: kh == kw and 2 <= kh <= 7),
+    "v5": (_run_v5, lambda kh, kw, cin, cout: kh == kw == 1),
+    "v6": (_run_v6, lambda kh, kw, cin, cout: True),
+    "v7": (_run_v7, lambda kh, kw, cin, cout: True),
+}
+
+
+def supports(version, kernel_shape):
+    return VERSIONS[version][1](*kernel_shape)
+
+
+def conv2d(x, kernel, bias, padding="valid", relu=False, version="v1"):
+    """Run one version: ``(N, H, W, C_in) -> (N, H', W', C_out)``, in x's float dtype (v4 computes
+    in float32 whatever it is given)."""
+    x = np.ascontiguousarray(x)
+    kernel = np.ascontiguousarray(kernel, dtype=x.dtype)
+    bias = np.ascontiguousarray(np.broadcast_to(bias, kernel.shape[3]), dtype=x.dtype)
+    return VERSIONS[version][0](x, kernel, bias, padding, relu)
 
 
 def conv2d_valid(x, kernel, bias, version="v1"):
-    """Allocate the output and run one version: ``(N, Hp, Wp, C_in) -> (N, Hp-kh+1, Wp-kw+1, C_out)``."""
-    kh, kw, _, c_out = kernel.shape
-    n, hp, wp, _ = x.shape
-    out = np.empty((n, hp - kh + 1, wp - kw + 1, c_out), dtype=x.dtype)
-    VERSIONS[version](x, kernel, bias, out)
-    return out
+    """The valid correlation of an already padded input (the form the first kernel lab had)."""
+    return conv2d(x, kernel, bias, "valid", False, version)
+
+
+if __name__ == "__main__":
+    from npsrcnn.kernels import harness
+
+    harness.main(sys.modules[__name__], "conv2d")

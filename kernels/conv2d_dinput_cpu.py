@@ -6,7 +6,11 @@ gradient of the *padded* input; ``npsrcnn.reference.pad_backward`` folds it back
 Versions:
     v1  gather: each padded-input pixel sums ``dout * kernel`` over the taps that read it (no write
         conflicts, so rows run in parallel with ``prange``), C_out innermost and contiguous.
+    v2  it is a convolution: the ``full`` correlation of ``dout`` with the kernel rotated 180° and its
+        channels swapped, run by the fastest forward version for that shape (Winograd for 3×3/5×5).
 """
+import sys
+
 import numpy as np
 from numba import njit, prange
 
@@ -29,13 +33,36 @@ def _conv2d_dinput_v1(dout, kernel, dxp):
 
 conv2d_dinput_v1 = njit(parallel=True, cache=True)(_conv2d_dinput_v1)
 
-VERSIONS = {"v1": conv2d_dinput_v1}
 
-
-def conv2d_dinput(dout, kernel, version="v1"):
-    """Allocate and run one version: ``(N, Ho, Wo, C_out) -> (N, Ho+kh-1, Wo+kw-1, C_in)``."""
+def _run_v1(dout, kernel):
     kh, kw, c_in, _ = kernel.shape
     n, out_h, out_w, _ = dout.shape
     dxp = np.empty((n, out_h + kh - 1, out_w + kw - 1, c_in), dtype=dout.dtype)
-    VERSIONS[version](dout, kernel, dxp)
+    conv2d_dinput_v1(dout, kernel, dxp)
     return dxp
+
+
+def _run_v2(dout, kernel):
+    from npsrcnn.kernels import conv2d_cpu, registry
+
+    rotated = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
+    version = registry.conv2d_version(rotated.shape)
+    return conv2d_cpu.conv2d(dout, rotated, np.zeros(rotated.shape[3], dout.dtype), "full", False, version)
+
+
+VERSIONS = {"v1": _run_v1, "v2": _run_v2}
+
+
+def supports(version, kernel_shape):
+    return True
+
+
+def conv2d_dinput(dout, kernel, version="v1"):
+    """Run one version: ``(N, Ho, Wo, C_out) -> (N, Ho+kh-1, Wo+kw-1, C_in)``."""
+    return VERSIONS[version](np.ascontiguousarray(dout), np.ascontiguousarray(kernel, dtype=dout.dtype))
+
+
+if __name__ == "__main__":
+    from npsrcnn.kernels import harness
+
+    harness.main(sys.modules[__name__], "conv2d_dinput")

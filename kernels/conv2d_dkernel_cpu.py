@@ -1,14 +1,28 @@
 """Convolution backward, kernel gradient, on the CPU (numba.njit).
 
-``xp (N, Ho+kh-1, Wo+kw-1, C_in)`` (the padded input), ``dout (N, Ho, Wo, C_out) -> dkernel (kh, kw, C_in, C_out)``:
-``dkernel[i, j, c, :] = sum over (n, y, x) of xp[n, y+i, x+j, c] * dout[n, y, x, :]``.
+``xp (N, Ho+kh-1, Wo+kw-1, C_in)`` (the padded input; v3 takes it unpadded), ``dout (N, Ho, Wo, C_out)
+-> dkernel (kh, kw, C_in, C_out)``: ``dkernel[i, j, c, :] = Σ_(n,y,x) xp[n, y+i, x+j, c] · dout[n, y, x, :]``.
 
 Versions:
     v1  one task per (i, j, c_in) under ``prange``, each summing over the batch and image in float64
         (a batch of 128 33x33 patches adds ~10^5 terms), C_out innermost and contiguous.
+    v2  im2col + GEMM: ``colsᵀ @ dout`` over bands of output rows, single-threaded BLAS per band;
+        bands are summed in a fixed number of chunks, so the result does not depend on the thread count.
+    v3  Winograd F(r×r, 4×4): the output gradient's 4×4 tiles act as filters over the forward's
+        α×α input tiles; one GEMM per tile position over every tile, then Aᵀ · A (square kernels).
+    v4  1×1: ``xᵀ @ dout`` straight from the arrays, no im2col copy, in fixed chunks.
+    v5  transposed im2col: rows of colsᵀ (kh·kw·C_in × pixels) are shifted copies of input rows,
+        then ``colsᵀ @ dout`` reduces over every pixel at once; for few input channels (first layer).
 """
+import sys
+
 import numpy as np
 from numba import njit, prange
+
+from npsrcnn.kernels import winograd_cpu
+from npsrcnn.kernels.threads import blas_single
+
+CHUNKS = 8  # partial sums: fixed, so results are bit-identical whatever the thread count
 
 
 def _conv2d_dkernel_v1(xp, dout, dkernel):
@@ -27,13 +41,137 @@ def _conv2d_dkernel_v1(xp, dout, dkernel):
             dkernel[i, j, c, o] = acc[o]
 
 
+def _conv2d_dkernel_im2col_v2(xp, dout, partial, kh, kw, rows):
+    n, hp, wp, cin = xp.shape
+    _, ho, wo, cout = dout.shape
+    span = kw * cin
+    x2 = xp.reshape(n, hp, wp * cin)
+    d2 = dout.reshape(n * ho * wo, cout)
+    total = n * ho
+    bands = (total + rows - 1) // rows
+    chunks = partial.shape[0]
+    for chunk in prange(chunks):
+        for band in range(chunk * bands // chunks, (chunk + 1) * bands // chunks):
+            r0 = band * rows
+            r1 = min(total, r0 + rows)
+            cols = np.empty(((r1 - r0) * wo, kh * span), xp.dtype)
+            for r in range(r1 - r0):
+                b, y = (r0 + r) // ho, (r0 + r) % ho
+                for xo in range(wo):
+                    for i in range(kh):
+                        cols[r * wo + xo, i * span:(i + 1) * span] = x2[b, y + i, xo * cin:xo * cin + span]
+            partial[chunk] += np.dot(cols.T, d2[r0 * wo:r1 * wo])
+
+
+def _conv2d_dkernel_pointwise_v4(x2, d2, partial):
+    chunks = partial.shape[0]
+    total = x2.shape[0]
+    for chunk in prange(chunks):
+        r0, r1 = chunk * total // chunks, (chunk + 1) * total // chunks
+        partial[chunk] = np.dot(x2[r0:r1].T, d2[r0:r1])
+
+
+def _conv2d_dkernel_transposed_v5(xp, dout, partial, kh, kw, rows):
+    n, hp, wp, cin = xp.shape
+    _, ho, wo, cout = dout.shape
+    d2 = dout.reshape(n * ho * wo, cout)
+    total = n * ho
+    bands = (total + rows - 1) // rows
+    chunks = partial.shape[0]
+    for chunk in prange(chunks):
+        for band in range(chunk * bands // chunks, (chunk + 1) * bands // chunks):
+            r0 = band * rows
+            r1 = min(total, r0 + rows)
+            cols_t = np.empty((kh * kw * cin, (r1 - r0) * wo), xp.dtype)
+            for r in range(r1 - r0):
+                b, y = (r0 + r) // ho, (r0 + r) % ho
+                for i in range(kh):
+                    for j in range(kw):
+                        for c in range(cin):
+                            cols_t[(i * kw + j) * cin + c, r * wo:(r + 1) * wo] = xp[b, y + i, j:j + wo, c]
+            partial[chunk] += np.dot(cols_t, d2[r0 * wo:r1 * wo])
+
+
 conv2d_dkernel_v1 = njit(parallel=True, cache=True)(_conv2d_dkernel_v1)
+conv2d_dkernel_transposed_v5 = njit(parallel=True, cache=True)(_conv2d_dkernel_transposed_v5)
+conv2d_dkernel_pointwise_v4 = njit(parallel=True, cache=True)(_conv2d_dkernel_pointwise_v4)
+conv2d_dkernel_im2col_v2 = njit(parallel=True, cache=True)(_conv2d_dkernel_im2col_v2)
 
-VERSIONS = {"v1": conv2d_dkernel_v1}
 
+def _run_v1(x, dout, kh, kw, padding):
+    from npsrcnn.kernels.conv2d_cpu import _padded
 
-def conv2d_dkernel(xp, dout, kh, kw, version="v1"):
-    """Allocate and run one version: -> ``(kh, kw, C_in, C_out)``."""
-    dkernel = np.empty((kh, kw, xp.shape[3], dout.shape[3]), dtype=dout.dtype)
-    VERSIONS[version](xp, dout, dkernel)
+    xp = _padded(x, kh, kw, padding)
+    dkernel = np.empty((kh, kw, x.shape[3], dout.shape[3]), dtype=dout.dtype)
+    conv2d_dkernel_v1(xp, dout, dkernel)
     return dkernel
+
+
+def _run_v2(x, dout, kh, kw, padding):
+    from npsrcnn.kernels.conv2d_cpu import _padded
+
+    xp = _padded(x, kh, kw, padding)
+    rows = max(1, -(-256 // dout.shape[2]))
+    partial = np.zeros((CHUNKS, kh * kw * x.shape[3], dout.shape[3]), dtype=dout.dtype)
+    with blas_single():
+        conv2d_dkernel_im2col_v2(xp, dout, partial, kh, kw, rows)
+    return partial.sum(axis=0).reshape(kh, kw, x.shape[3], dout.shape[3])
+
+
+def _run_v3(x, dout, kh, kw, padding, m=4):
+    from npsrcnn.kernels.conv2d_cpu import padding_amounts
+
+    at, gt, bt = winograd_cpu.transforms(kh, m)  # F(r, m): r outputs per axis, dout tiles of m as filters
+    top, _, left, _ = padding_amounts(padding, kh, kw)
+    alpha = bt.shape[0]
+    partial = np.zeros((CHUNKS, alpha * alpha, x.shape[3], dout.shape[3]), np.float32)
+    with blas_single():
+        winograd_cpu.dkernel_winograd(np.ascontiguousarray(x, dtype=np.float32),
+                                      np.ascontiguousarray(dout, dtype=np.float32), bt.astype(np.float32),
+                                      gt.astype(np.float32), partial, top, left,
+                                      padding == "replicate")
+    transformed = partial.astype(np.float64).sum(axis=0).reshape(alpha, alpha, x.shape[3], dout.shape[3])
+    dkernel = np.einsum("ia,abco,jb->ijco", at, transformed, at)
+    return dkernel.astype(dout.dtype)
+
+
+def _run_v4(x, dout, kh, kw, padding):
+    partial = np.empty((CHUNKS, x.shape[3], dout.shape[3]), dtype=dout.dtype)
+    with blas_single():
+        conv2d_dkernel_pointwise_v4(x.reshape(-1, x.shape[3]), dout.reshape(-1, dout.shape[3]), partial)
+    return partial.sum(axis=0).reshape(1, 1, x.shape[3], dout.shape[3])
+
+
+def _run_v5(x, dout, kh, kw, padding):
+    from npsrcnn.kernels.conv2d_cpu import _padded
+
+    xp = _padded(x, kh, kw, padding)
+    rows = max(1, -(-1024 // dout.shape[2]))
+    partial = np.zeros((CHUNKS, kh * kw * x.shape[3], dout.shape[3]), dtype=dout.dtype)
+    with blas_single():
+        conv2d_dkernel_transposed_v5(xp, dout, partial, kh, kw, rows)
+    return partial.sum(axis=0).reshape(kh, kw, x.shape[3], dout.shape[3])
+
+
+VERSIONS = {
+    "v1": (_run_v1, lambda kh, kw: True),
+    "v2": (_run_v2, lambda kh, kw: True),
+    "v3": (_run_v3, lambda kh, kw: kh == kw and 2 <= kh <= 7),
+    "v4": (_run_v4, lambda kh, kw: kh == kw == 1),
+    "v5": (_run_v5, lambda kh, kw: True),
+}
+
+
+def supports(version, kernel_shape):
+    return VERSIONS[version][1](*kernel_shape[:2])
+
+
+def conv2d_dkernel(x, dout, kh, kw, padding="valid", version="v1"):
+    """Run one version on the *unpadded* input x: -> ``(kh, kw, C_in, C_out)``."""
+    return VERSIONS[version][0](np.ascontiguousarray(x), np.ascontiguousarray(dout), kh, kw, padding)
+
+
+if __name__ == "__main__":
+    from npsrcnn.kernels import harness
+
+    harness.main(sys.modules[__name__], "conv2d_dkernel")

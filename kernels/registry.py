@@ -1,13 +1,16 @@
-"""Which kernel version each backend uses, per op, behind one small interface per backend.
+"""Which kernel version each backend uses, per op and layer shape, behind one small interface.
 
 A backend provides:
-    layer_forward(x (N, H, W, C_in), layer)                 -> (N, H', W', C_out), activation applied
+    layer_forward(x (N, H, W, C_in), layer)                    -> (N, H', W', C_out), activation applied
     layer_backward(x, layer, dout (N, H', W', C_out), need_dx) -> (dx or None, dkernel, dbias)
-    relu_backward(y, dout)                                  -> dout masked where y <= 0 (may reuse dout)
-    mse(pred, target)                                       -> (loss, dpred)
+    relu_backward(y, dout)                                     -> dout masked where y <= 0 (may reuse dout)
+    mse(pred, target)                                          -> (loss, dpred)
 The ``numpy`` backend is the oracle (``npsrcnn.reference``); ``cpu`` runs the njit kernels here;
 ``cuda`` is reserved for numba.cuda kernels. Kernel modules are imported on first use, so the numpy
 backend never compiles anything.
+
+The cpu choices below come from the harness on this project's 2-core machine
+(``python -m npsrcnn.kernels.conv2d_cpu``; figures in benchmarks/RESULTS.md).
 """
 from types import SimpleNamespace
 
@@ -15,8 +18,34 @@ import numpy as np
 
 from npsrcnn import reference
 
-CPU_VERSIONS = {"conv2d": "v1", "relu": "v1", "conv2d_dinput": "v1", "conv2d_dkernel": "v1",
-                "conv2d_dbias": "v1", "relu_backward": "v1", "mse": "v1"}
+
+def conv2d_version(kernel_shape):
+    """The fastest forward version for a kernel ``(kh, kw, C_in, C_out)``."""
+    kh, kw, cin, cout = kernel_shape
+    if cout <= 2:
+        return "v7"  # reconstruction layer: one BLAS call, then shifted sums
+    if kh == kw == 1:
+        return "v5"  # a plain matrix product
+    if cin <= 4:
+        return "v6"  # first layer: transposed im2col GEMM
+    if kh == kw and 3 <= kh <= 7 and cin >= 8:
+        return "v4"  # Winograd F(4x4, 3x3) / F(4x4, 5x5)
+    return "v2"
+
+
+def dkernel_version(kernel_shape):
+    kh, kw, cin, cout = kernel_shape
+    if kh == kw == 1:
+        return "v4"  # x^T @ dout, no copies
+    if cin <= 4:
+        return "v5"  # first layer: transposed im2col
+    if kh == kw and 3 <= kh <= 7 and cin >= 8 and cout >= 8:
+        return "v3"  # Winograd F(r x r, 4x4)
+    return "v2"
+
+
+DINPUT_VERSION = "v2"  # the forward's choice on the rotated kernel
+SMALL_VERSIONS = {"conv2d_dbias": "v1", "relu_backward": "v1", "mse": "v1"}
 
 
 def _numpy_layer_forward(x, layer):
@@ -29,15 +58,11 @@ def _numpy_layer_backward(x, layer, dout, need_dx=True):
 
 
 def _cpu_layer_forward(x, layer):
-    from npsrcnn.kernels import conv2d_cpu, relu_cpu
+    from npsrcnn.kernels import conv2d_cpu, threads
 
-    kh, kw = layer.kernel.shape[:2]
-    xp = np.ascontiguousarray(reference.pad(x, kh, kw, layer.padding))
-    y = conv2d_cpu.conv2d_valid(xp, layer.kernel.astype(x.dtype), layer.bias.astype(x.dtype),
-                                CPU_VERSIONS["conv2d"])
-    if layer.activation == "relu":
-        relu_cpu.VERSIONS[CPU_VERSIONS["relu"]](y)
-    return y
+    threads.keep_freed_memory()
+    return conv2d_cpu.conv2d(x, layer.kernel, layer.bias, layer.padding, layer.activation == "relu",
+                             conv2d_version(layer.kernel.shape))
 
 
 def _cpu_layer_backward(x, layer, dout, need_dx=True):
@@ -45,12 +70,11 @@ def _cpu_layer_backward(x, layer, dout, need_dx=True):
 
     kh, kw = layer.kernel.shape[:2]
     dout = np.ascontiguousarray(dout)
-    xp = np.ascontiguousarray(reference.pad(x, kh, kw, layer.padding))
-    dkernel = conv2d_dkernel_cpu.conv2d_dkernel(xp, dout, kh, kw, CPU_VERSIONS["conv2d_dkernel"])
-    dbias = conv2d_dbias_cpu.conv2d_dbias(dout, CPU_VERSIONS["conv2d_dbias"])
+    dkernel = conv2d_dkernel_cpu.conv2d_dkernel(x, dout, kh, kw, layer.padding, dkernel_version(layer.kernel.shape))
+    dbias = conv2d_dbias_cpu.conv2d_dbias(dout, SMALL_VERSIONS["conv2d_dbias"])
     dx = None
     if need_dx:
-        dxp = conv2d_dinput_cpu.conv2d_dinput(dout, layer.kernel.astype(dout.dtype), CPU_VERSIONS["conv2d_dinput"])
+        dxp = conv2d_dinput_cpu.conv2d_dinput(dout, layer.kernel, DINPUT_VERSION)
         dx = reference.pad_backward(dxp, kh, kw, layer.padding)
     return dx, dkernel, dbias
 
@@ -59,14 +83,14 @@ def _cpu_relu_backward(y, dout):
     from npsrcnn.kernels import relu_cpu
 
     dout = np.ascontiguousarray(dout)
-    relu_cpu.BACKWARD_VERSIONS[CPU_VERSIONS["relu_backward"]](np.ascontiguousarray(y), dout)
+    relu_cpu.BACKWARD_VERSIONS[SMALL_VERSIONS["relu_backward"]](np.ascontiguousarray(y), dout)
     return dout
 
 
 def _cpu_mse(pred, target):
     from npsrcnn.kernels import mse_cpu
 
-    return mse_cpu.mse(pred, target, CPU_VERSIONS["mse"])
+    return mse_cpu.mse(pred, target, SMALL_VERSIONS["mse"])
 
 
 BACKENDS = {

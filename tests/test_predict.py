@@ -52,7 +52,8 @@ def test_pipeline_equals_the_same_steps_through_keras(keras):
     out = predict(ASTRONAUT, scale=2, weights=model, backend="numpy")
     assert out.shape == (120, 140, 3)
     assert np.abs(out - expected).max() <= 1
-    np.testing.assert_array_equal(predict(ASTRONAUT, scale=2, weights=model, backend="cpu"), out)
+    on_cpu = predict(ASTRONAUT, scale=2, weights=model, backend="cpu")  # other float32 rounding (Winograd)
+    assert np.abs(on_cpu.astype(int) - out).max() <= 1 and np.mean(on_cpu != out) < 1e-3
 
 
 @pytest.mark.parametrize("img,shape", [
