@@ -1,11 +1,11 @@
 """Training-throughput race: npsrcnn's training step against keras.Model.fit, same architecture.
 
-    python benchmarks/train.py [--steps 10] [--batch 128] [--archs 9-1-5:64-32 9-3-5:128-64] [--json FILE]
+    python benchmarks/train.py [--steps 10] [--batch 128] [--rounds 3] [--archs 9-1-5:64-32 9-3-5:128-64] [--json FILE]
 
 One step = forward, MSE, backward through every layer, and an Adam update, on a batch of 33x33 luma
 patches (labels cropped to the network's output), exactly what ``npsrcnn train`` runs per batch.
 Keras trains the same network (same paddings, Adam 3e-4, ``mse``) with ``fit`` over the same number
-of samples, after a warm-up epoch. All rows run in this one process, one after another.
+of samples. The two alternate in rounds within this one process and each keeps its best round.
 """
 import argparse
 import json
@@ -22,23 +22,22 @@ from npsrcnn.train import Adam
 DEFAULT_ARCHS = ["9-1-5:64-32", "9-3-5:128-64"]
 
 
-def npsrcnn_rate(model, x, y, batch, steps, backend):
+def npsrcnn_step(model, x, y, batch, backend):
+    """One training step per call, on the next batch: loss, backward, Adam."""
     params = [a for layer in model.layers for a in (layer.kernel, layer.bias)]
     optimizer = Adam([3e-4] * len(params))
+    position = [0]
 
-    def step(i):
-        chosen = slice((i % (len(x) // batch)) * batch, (i % (len(x) // batch) + 1) * batch)
-        _, grads = model.loss_and_grads(x[chosen], y[chosen], backend=backend)
+    def step():
+        i = position[0] % (len(x) // batch)
+        position[0] += 1
+        _, grads = model.loss_and_grads(x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch], backend=backend)
         optimizer.step(params, [g for pair in grads for g in pair])
-
-    step(0)  # JIT compilation
-    start = time.perf_counter()
-    for i in range(steps):
-        step(i)
-    return steps * batch / (time.perf_counter() - start)
+    return step
 
 
-def keras_rate(model, x, y, batch, steps):
+def keras_step(model, x, y, batch):
+    """``fit`` for one epoch of ``steps`` batches per call (Keras' own loop, as users train)."""
     import keras
 
     twin = keras.Sequential([keras.Input((None, None, 1))] + [
@@ -46,11 +45,24 @@ def keras_rate(model, x, y, batch, steps):
         for l in model.layers])
     twin.set_weights([a for l in model.layers for a in (l.kernel, l.bias)])
     twin.compile(optimizer=keras.optimizers.Adam(3e-4), loss="mse")
-    samples = steps * batch
-    twin.fit(x[:samples], y[:samples], batch_size=batch, epochs=1, verbose=0, shuffle=False)  # warm-up, tracing
-    start = time.perf_counter()
-    twin.fit(x[:samples], y[:samples], batch_size=batch, epochs=1, verbose=0, shuffle=False)
-    return samples / (time.perf_counter() - start)
+    return lambda: twin.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+
+
+def race(keras_epoch, npsrcnn_step, steps, rounds):
+    """Interleaved rounds of (one Keras epoch of ``steps`` batches, then ``steps`` npsrcnn steps);
+    the best round of each, as samples per second computed by the caller."""
+    keras_epoch()  # warm-up: tracing
+    npsrcnn_step()  # warm-up: JIT
+    best = {"keras.fit": float("inf"), "npsrcnn": float("inf")}
+    for _ in range(rounds):
+        start = time.perf_counter()
+        keras_epoch()
+        best["keras.fit"] = min(best["keras.fit"], time.perf_counter() - start)
+        start = time.perf_counter()
+        for _ in range(steps):
+            npsrcnn_step()
+        best["npsrcnn"] = min(best["npsrcnn"], time.perf_counter() - start)
+    return best
 
 
 def main():
@@ -58,11 +70,18 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--archs", nargs="+", default=DEFAULT_ARCHS, help="f1-f2-f3:n1-n2")
-    parser.add_argument("--backends", nargs="+", default=["cpu"], help="npsrcnn backends to time")
+    parser.add_argument("--backend", default="cpu", help="npsrcnn backend to time")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--threads", type=int, help="numba and BLAS threads (default: all cores)")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
+    if args.threads:
+        from npsrcnn.kernels.threads import set_threads
+
+        set_threads(args.threads)
     rng = np.random.default_rng(0)
-    print(f"{os.cpu_count()} cores; batch {args.batch} of 33x33, {args.steps} steps; Adam; tutorials' paddings")
+    print(f"{os.cpu_count()} cores; batch {args.batch} of 33x33, {args.steps} steps a round, best of {args.rounds} "
+          f"interleaved rounds; Adam; tutorials' paddings")
     print(f"{'arch':14} {'implementation':16} {'samples/s':>10} {'x keras.fit':>12}")
     rows = []
     for spec in args.archs:
@@ -72,13 +91,14 @@ def main():
         n = args.steps * args.batch
         x = rng.random((n, 33, 33, 1), dtype=np.float32)
         y = np.ascontiguousarray(x[:, top:33 - bottom, left:33 - right])  # learn the identity: any target will do
-        rates = {"keras.fit": keras_rate(model, x, y, args.batch, args.steps)}
-        for backend in args.backends:
-            rates[f"npsrcnn {backend}"] = npsrcnn_rate(SRCNN(model.layers), x, y, args.batch, args.steps, backend)
+        keras_epoch = keras_step(model, x, y, args.batch)
+        best = race(keras_epoch, npsrcnn_step(SRCNN(model.layers), x, y, args.batch, args.backend), args.steps,
+                    args.rounds)
+        rates = {"keras.fit": n / best["keras.fit"], f"npsrcnn {args.backend}": n / best["npsrcnn"]}
         for name, rate in rates.items():
             row = dict(arch=spec, implementation=name, samples_per_s=rate, speed_vs_keras=rate / rates["keras.fit"])
             rows.append(row)
-            print(f"{spec:14} {name:16} {rate:10.0f} {row['speed_vs_keras']:12.2f}")
+            print(f"{spec:14} {name:16} {rate:10.0f} {row['speed_vs_keras']:12.2f}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"batch": args.batch, "steps": args.steps, "rows": rows}, f, indent=1)

@@ -147,6 +147,8 @@ def build_parser():
     def backend_option(p):
         p.add_argument("--backend", default="auto", choices=["auto", "numpy", "cpu", "cuda"],
                        help="numpy: the reference; cpu: numba kernels; auto: the fastest available")
+        p.add_argument("--threads", type=int, metavar="N",
+                       help="threads for the kernels and BLAS (default: all cores)")
 
     p = sub.add_parser("upscale", help="upscale an image or a folder of images")
     p.add_argument("-i", "--input", required=True, help="image file or folder")
@@ -228,6 +230,12 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "threads", None) is not None:
+            if args.threads < 1:
+                raise NpsrcnnError(f"--threads must be at least 1, got {args.threads}")
+            from npsrcnn.kernels.threads import set_threads
+
+            set_threads(args.threads)
         args.func(args)
     except NpsrcnnError as e:
         print(f"npsrcnn: {e}", file=sys.stderr)
