@@ -10,8 +10,8 @@ Versions (``python -m npsrcnn.kernels.conv2d_cpu --list``):
         bias and ReLU on the way out
     v3  one output channel: per-pixel dot products over contiguous kw·C_in runs (fastmath lets LLVM
         vectorise the reduction); for the reconstruction layer, where a GEMM would be a GEMV
-    v4  Winograd F(4×4, r×r) for square kernels (``winograd_cpu``): 2.25× (3×3) to 6.25× (5×5) fewer
-        multiplications; padding read in place, no padded copy
+    v4  Winograd F(m×m, r×r) for square kernels (``winograd_cpu``), m fitted to the map (4 or 5 for
+        3×3, 4 for 5×5): 2.25-2.8× (3×3) to 6.25× (5×5) fewer multiplications; padding read in place
     v5  1×1: the layer is one matrix product, cut into row bands for numba's threads
     v6  transposed im2col + GEMM: outᵀ (C_out × pixels) = Kᵀ @ colsᵀ, whose rows are shifted copies of
         input rows (a memcpy, not a gather) and whose long side suits BLAS; for few input channels
@@ -215,10 +215,11 @@ def _run_v3(x, kernel, bias, padding, relu):
     return out
 
 
-def _run_v4(x, kernel, bias, padding, relu, m=4):
+def _run_v4(x, kernel, bias, padding, relu):
+    out = np.empty(_out_shape(x, kernel, padding), np.float32)
+    m = winograd_cpu.tile_size(kernel.shape[0], out.shape[1], out.shape[2])
     at, _, bt = winograd_cpu.transforms(m, kernel.shape[0])
     top, _, left, _ = padding_amounts(padding, *kernel.shape[:2])
-    out = np.empty(_out_shape(x, kernel, padding), np.float32)
     with blas_single():
         winograd_cpu.conv2d_winograd(np.ascontiguousarray(x, dtype=np.float32), winograd_cpu.kernel_transform(kernel, m),
                                      at.astype(np.float32), bt.astype(np.float32), bias.astype(np.float32), out,

@@ -53,6 +53,22 @@ def _run_v2(dout, kernel):
 VERSIONS = {"v1": _run_v1, "v2": _run_v2}
 
 
+def conv2d_dx(dout, kernel, padding, version="v2"):
+    """The input gradient itself ``(N, Ho, Wo, C_out) -> (N, H, W, C_in)``, through the padding.
+
+    For ``same`` padding and odd kernels it is directly the ``same`` correlation with the rotated
+    kernel (the full one cropped back): computed so with v2, it skips the border it would discard."""
+    from npsrcnn import reference
+    from npsrcnn.kernels import conv2d_cpu, registry
+
+    kh, kw = kernel.shape[:2]
+    if version == "v2" and padding == "same" and kh % 2 and kw % 2:
+        rotated = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2), dtype=dout.dtype)
+        return conv2d_cpu.conv2d(dout, rotated, np.zeros(rotated.shape[3], dout.dtype), "same", False,
+                                 registry.conv2d_version(rotated.shape))
+    return reference.pad_backward(conv2d_dinput(dout, kernel, version), kh, kw, padding)
+
+
 def supports(version, kernel_shape):
     return True
 

@@ -8,7 +8,7 @@ Versions:
         (a batch of 128 33x33 patches adds ~10^5 terms), C_out innermost and contiguous.
     v2  im2col + GEMM: ``colsᵀ @ dout`` over bands of output rows, single-threaded BLAS per band;
         bands are summed in a fixed number of chunks, so the result does not depend on the thread count.
-    v3  Winograd F(r×r, 4×4): the output gradient's 4×4 tiles act as filters over the forward's
+    v3  Winograd F(r×r, m×m): the output gradient's m×m tiles act as filters over the forward's
         α×α input tiles; one GEMM per tile position over every tile, then Aᵀ · A (square kernels).
     v4  1×1: ``xᵀ @ dout`` straight from the arrays, no im2col copy, in fixed chunks.
     v5  transposed im2col: rows of colsᵀ (kh·kw·C_in × pixels) are shifted copies of input rows,
@@ -118,9 +118,10 @@ def _run_v2(x, dout, kh, kw, padding):
     return partial.sum(axis=0).reshape(kh, kw, x.shape[3], dout.shape[3])
 
 
-def _run_v3(x, dout, kh, kw, padding, m=4):
+def _run_v3(x, dout, kh, kw, padding):
     from npsrcnn.kernels.conv2d_cpu import padding_amounts
 
+    m = winograd_cpu.tile_size(kh, dout.shape[1], dout.shape[2])
     at, gt, bt = winograd_cpu.transforms(kh, m)  # F(r, m): r outputs per axis, dout tiles of m as filters
     top, _, left, _ = padding_amounts(padding, kh, kw)
     alpha = bt.shape[0]

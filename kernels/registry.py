@@ -72,10 +72,7 @@ def _cpu_layer_backward(x, layer, dout, need_dx=True):
     dout = np.ascontiguousarray(dout)
     dkernel = conv2d_dkernel_cpu.conv2d_dkernel(x, dout, kh, kw, layer.padding, dkernel_version(layer.kernel.shape))
     dbias = conv2d_dbias_cpu.conv2d_dbias(dout, SMALL_VERSIONS["conv2d_dbias"])
-    dx = None
-    if need_dx:
-        dxp = conv2d_dinput_cpu.conv2d_dinput(dout, layer.kernel, DINPUT_VERSION)
-        dx = reference.pad_backward(dxp, kh, kw, layer.padding)
+    dx = conv2d_dinput_cpu.conv2d_dx(dout, layer.kernel, layer.padding, DINPUT_VERSION) if need_dx else None
     return dx, dkernel, dbias
 
 

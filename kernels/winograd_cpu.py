@@ -30,6 +30,16 @@ def transforms(m, r):
     return _powers(points, m).T, _powers(points, r), np.linalg.inv(_powers(points, m + r - 1)).T
 
 
+MAX_ALPHA = 8  # larger tiles save multiplications but amplify float32 rounding (α = 8: ~1e-5)
+
+
+def tile_size(r, out_h, out_w):
+    """The output tile m for an r×r kernel that minimises tiles × α² over the map (α = m + r - 1 ≤ 8):
+    4 for most maps with 3×3 kernels, 5 for the 25×25 maps of 33×33 training patches (no waste)."""
+    candidates = range(2, MAX_ALPHA - r + 2)
+    return min(candidates, key=lambda m: (-(-out_h // m)) * (-(-out_w // m)) * (m + r - 1) ** 2)
+
+
 def kernel_transform(kernel, m):
     """``(r, r, C_in, C_out) -> (α², C_in, C_out)`` float32: G g Gᵀ for every channel pair, in float64."""
     _, g, _ = transforms(m, kernel.shape[0])
@@ -38,15 +48,17 @@ def kernel_transform(kernel, m):
 
 
 @njit(inline="always")
-def _input_tiles(x, b, ty0, tiles_w, count, m, pad_top, pad_left, replicate, bt, v, t0=0):
-    """Bᵀ d B for ``count`` tiles from tile row ``ty0`` of image ``b`` -> ``v[(i, j), t0 + t, c]``.
-    Reads outside ``x`` are zeros or, with ``replicate``, the nearest edge pixel: padding costs no copy."""
+def _input_tiles(x, g0, count, tiles_h, tiles_w, m, pad_top, pad_left, replicate, bt, v, t0=0):
+    """Bᵀ d B for ``count`` tiles from flat tile index ``g0`` (tiles run image by image, row by row)
+    -> ``v[(i, j), t0 + t, c]``. Reads outside ``x`` are zeros or, with ``replicate``, the nearest
+    edge pixel: padding costs no copy."""
     _, h, w, cin = x.shape
     alpha = bt.shape[0]
     d = np.empty((alpha, alpha, cin), np.float32)
     tmp = np.empty((alpha, alpha, cin), np.float32)
     for t in range(count):
-        ty, tx = ty0 + t // tiles_w, t % tiles_w
+        g = g0 + t
+        b, ty, tx = g // (tiles_h * tiles_w), (g // tiles_w) % tiles_h, g % tiles_w
         for a in range(alpha):
             yy = ty * m + a - pad_top
             for bb in range(alpha):
@@ -79,31 +91,28 @@ def _input_tiles(x, b, ty0, tiles_w, count, m, pad_top, pad_left, replicate, bt,
 
 def _conv2d_winograd(x, u, at, bt, bias, out, pad_top, pad_left, replicate, relu, band_tiles):
     """``x (N, H, W, C_in)`` unpadded, ``u`` from ``kernel_transform`` -> ``out (N, Ho, Wo, C_out)``,
-    where output pixel (y, x) reads input rows from ``y - pad_top``. Work is cut into bands of whole
-    tile rows holding about ``band_tiles`` tiles (across images, so small patches still make GEMMs of
-    useful height); bands run in parallel. BLAS must be single-threaded (the caller's job)."""
+    where output pixel (y, x) reads input rows from ``y - pad_top``. Tiles, numbered image by image
+    and row by row, are cut into bands of ``band_tiles`` (across images for small patches, inside a
+    row for wide ones), so a band's transformed tiles stay in cache; bands run in parallel. BLAS must
+    be single-threaded (the caller's job)."""
     n = x.shape[0]
     _, ho, wo, cout = out.shape
     alpha, m = bt.shape[0], at.shape[0]
     cin = x.shape[3]
     tiles_h, tiles_w = (ho + m - 1) // m, (wo + m - 1) // m
-    rows_per_band = max(1, band_tiles // tiles_w)
-    jobs = n * tiles_h  # one job: one tile row of one image
-    for band in prange((jobs + rows_per_band - 1) // rows_per_band):
-        first = band * rows_per_band
-        last = min(jobs, first + rows_per_band)
-        count = (last - first) * tiles_w
+    total = n * tiles_h * tiles_w
+    for band in prange((total + band_tiles - 1) // band_tiles):
+        g0 = band * band_tiles
+        count = min(total, g0 + band_tiles) - g0
         v = np.empty((alpha * alpha, count, cin), np.float32)
         mm = np.empty((alpha * alpha, count, cout), np.float32)
-        for job in range(first, last):
-            _input_tiles(x, job // tiles_h, job % tiles_h, tiles_w, tiles_w, m, pad_top, pad_left, replicate, bt, v,
-                         (job - first) * tiles_w)
+        _input_tiles(x, g0, count, tiles_h, tiles_w, m, pad_top, pad_left, replicate, bt, v)
         for k in range(alpha * alpha):
             np.dot(v[k], u[k], mm[k])
         t2 = np.empty((m, alpha, cout), np.float32)
         for t in range(count):
-            job = first + t // tiles_w
-            b, ty, tx = job // tiles_h, job % tiles_h, t % tiles_w
+            g = g0 + t
+            b, ty, tx = g // (tiles_h * tiles_w), (g // tiles_w) % tiles_h, g % tiles_w
             for p in range(m):
                 for j in range(alpha):
                     t2[p, j, :] = 0.0
@@ -147,7 +156,7 @@ def _dkernel_winograd(x, dout, bt, gt, partial, pad_top, pad_left, replicate):
             for job in range(start, stop):
                 b, ty = job // tiles_h, job % tiles_h
                 t0 = (job - start) * tiles_w
-                _input_tiles(x, b, ty, tiles_w, tiles_w, m, pad_top, pad_left, replicate, bt, v, t0)
+                _input_tiles(x, job * tiles_w, tiles_w, tiles_h, tiles_w, m, pad_top, pad_left, replicate, bt, v, t0)
                 for tx in range(tiles_w):  # W = G' (dout tile) G'ᵀ, zero beyond the output's edge
                     for i in range(alpha):
                         for q in range(m):
