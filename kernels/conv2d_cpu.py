@@ -51,22 +51,43 @@ def _conv2d_valid_v1(x, kernel, bias, out):
             out[b, y, xo, :] = acc
 
 
-def _conv2d_valid_im2col_v2(x, k2, bias, out, kh, kw, rows, relu):
+@njit(inline="always")
+def im2col_band(x, r0, r1, ho, kh, kw, cols):
+    """Output rows ``r0..r1`` (numbered across images) -> ``cols[pixel, (i, j, c)]``: each pixel's
+    kh×kw×C_in window, copied one kernel row (kw·C_in contiguous values) at a time."""
     n, hp, wp, cin = x.shape
-    _, ho, wo, cout = out.shape
-    span = kw * cin
+    wo, span = wp - kw + 1, kw * cin
     x2 = x.reshape(n, hp, wp * cin)
-    o2 = out.reshape(n * ho * wo, cout)
-    total = n * ho
+    for r in range(r1 - r0):
+        b, y = (r0 + r) // ho, (r0 + r) % ho
+        for xo in range(wo):
+            for i in range(kh):
+                cols[r * wo + xo, i * span:(i + 1) * span] = x2[b, y + i, xo * cin:xo * cin + span]
+
+
+@njit(inline="always")
+def im2col_band_transposed(x, r0, r1, ho, kh, kw, cols_t):
+    """The same windows as ``im2col_band``, transposed: ``cols_t[(i, j, c), pixel]``, each row a
+    shifted copy of an input row."""
+    cin = x.shape[3]
+    wo = x.shape[2] - kw + 1
+    for r in range(r1 - r0):
+        b, y = (r0 + r) // ho, (r0 + r) % ho
+        for i in range(kh):
+            for j in range(kw):
+                for c in range(cin):
+                    cols_t[(i * kw + j) * cin + c, r * wo:(r + 1) * wo] = x[b, y + i, j:j + wo, c]
+
+
+def _conv2d_valid_im2col_v2(x, k2, bias, out, kh, kw, rows, relu):
+    _, ho, wo, cout = out.shape
+    o2 = out.reshape(-1, cout)
+    total = x.shape[0] * ho
     for band in prange((total + rows - 1) // rows):
         r0 = band * rows
         r1 = min(total, r0 + rows)
-        cols = np.empty(((r1 - r0) * wo, kh * span), x.dtype)
-        for r in range(r1 - r0):
-            b, y = (r0 + r) // ho, (r0 + r) % ho
-            for xo in range(wo):
-                for i in range(kh):
-                    cols[r * wo + xo, i * span:(i + 1) * span] = x2[b, y + i, xo * cin:xo * cin + span]
+        cols = np.empty(((r1 - r0) * wo, k2.shape[0]), x.dtype)
+        im2col_band(x, r0, r1, ho, kh, kw, cols)
         res = np.dot(cols, k2)
         for p in range(res.shape[0]):
             for o in range(cout):
@@ -91,19 +112,13 @@ def _conv2d_valid_one_output_v3(x, k2, bias, out, relu):
 
 
 def _conv2d_valid_transposed_v6(x, kt, bias, out, kh, kw, rows, relu):
-    n, hp, wp, cin = x.shape
     _, ho, wo, cout = out.shape
-    total = n * ho
+    total = x.shape[0] * ho
     for band in prange((total + rows - 1) // rows):
         r0 = band * rows
         r1 = min(total, r0 + rows)
-        cols_t = np.empty((kh * kw * cin, (r1 - r0) * wo), x.dtype)
-        for r in range(r1 - r0):
-            b, y = (r0 + r) // ho, (r0 + r) % ho
-            for i in range(kh):
-                for j in range(kw):
-                    for c in range(cin):
-                        cols_t[(i * kw + j) * cin + c, r * wo:(r + 1) * wo] = x[b, y + i, j:j + wo, c]
+        cols_t = np.empty((kt.shape[1], (r1 - r0) * wo), x.dtype)
+        im2col_band_transposed(x, r0, r1, ho, kh, kw, cols_t)
         res = np.dot(kt, cols_t)
         for p in range(res.shape[1]):
             b, y, xo = (r0 + p // wo) // ho, (r0 + p // wo) % ho, p % wo
@@ -125,6 +140,14 @@ def _gemm_bands(a, b, bias, out, rows, relu):
                 block[p, o] = max(v, 0.0) if relu else v
 
 
+@njit(inline="always")
+def _source(index, size, replicate):
+    """Where a padded read lands: clamped into [0, size) for replicate, -1 (a zero) outside otherwise."""
+    if replicate:
+        return min(max(index, 0), size - 1)
+    return index if 0 <= index < size else -1
+
+
 def _shifted_sum_v7(z, bias, out, kh, kw, top, left, replicate, relu):
     n, h, w, _ = z.shape
     _, ho, wo, cout = out.shape
@@ -134,18 +157,11 @@ def _shifted_sum_v7(z, bias, out, kh, kw, top, left, replicate, relu):
             for o in range(cout):
                 acc = bias[o]
                 for i in range(kh):
-                    yy = y + i - top
-                    if replicate:
-                        yy = min(max(yy, 0), h - 1)
-                    elif yy < 0 or yy >= h:
-                        continue
+                    yy = _source(y + i - top, h, replicate)
                     for j in range(kw):
-                        xx = xo + j - left
-                        if replicate:
-                            xx = min(max(xx, 0), w - 1)
-                        elif xx < 0 or xx >= w:
-                            continue
-                        acc += z[b, yy, xx, (i * kw + j) * cout + o]
+                        xx = _source(xo + j - left, w, replicate)
+                        if yy >= 0 and xx >= 0:
+                            acc += z[b, yy, xx, (i * kw + j) * cout + o]
                 out[b, y, xo, o] = max(acc, 0.0) if relu else acc
 
 

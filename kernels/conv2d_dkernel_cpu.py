@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from npsrcnn.kernels import winograd_cpu
+from npsrcnn.kernels.conv2d_cpu import _padded, im2col_band, im2col_band_transposed, padding_amounts
 from npsrcnn.kernels.threads import blas_single
 
 CHUNKS = 8  # partial sums: fixed, so results are bit-identical whatever the thread count
@@ -41,26 +42,26 @@ def _conv2d_dkernel_v1(xp, dout, dkernel):
             dkernel[i, j, c, o] = acc[o]
 
 
-def _conv2d_dkernel_im2col_v2(xp, dout, partial, kh, kw, rows):
-    n, hp, wp, cin = xp.shape
+def _conv2d_dkernel_banded(xp, dout, partial, kh, kw, rows, transposed):
+    """v2 (``cols`` pixels × taps, then ``colsᵀ @ dout``) and v5 (``cols_t`` taps × pixels, then
+    ``cols_t @ dout``): the same bands and chunks, two layouts of the same windows."""
     _, ho, wo, cout = dout.shape
-    span = kw * cin
-    x2 = xp.reshape(n, hp, wp * cin)
-    d2 = dout.reshape(n * ho * wo, cout)
-    total = n * ho
+    d2 = dout.reshape(-1, cout)
+    total = xp.shape[0] * ho
     bands = (total + rows - 1) // rows
     chunks = partial.shape[0]
     for chunk in prange(chunks):
         for band in range(chunk * bands // chunks, (chunk + 1) * bands // chunks):
             r0 = band * rows
             r1 = min(total, r0 + rows)
-            cols = np.empty(((r1 - r0) * wo, kh * span), xp.dtype)
-            for r in range(r1 - r0):
-                b, y = (r0 + r) // ho, (r0 + r) % ho
-                for xo in range(wo):
-                    for i in range(kh):
-                        cols[r * wo + xo, i * span:(i + 1) * span] = x2[b, y + i, xo * cin:xo * cin + span]
-            partial[chunk] += np.dot(cols.T, d2[r0 * wo:r1 * wo])
+            if transposed:
+                cols_t = np.empty((partial.shape[1], (r1 - r0) * wo), xp.dtype)
+                im2col_band_transposed(xp, r0, r1, ho, kh, kw, cols_t)
+                partial[chunk] += np.dot(cols_t, d2[r0 * wo:r1 * wo])
+            else:
+                cols = np.empty(((r1 - r0) * wo, partial.shape[1]), xp.dtype)
+                im2col_band(xp, r0, r1, ho, kh, kw, cols)
+                partial[chunk] += np.dot(cols.T, d2[r0 * wo:r1 * wo])
 
 
 def _conv2d_dkernel_pointwise_v4(x2, d2, partial):
@@ -71,56 +72,31 @@ def _conv2d_dkernel_pointwise_v4(x2, d2, partial):
         partial[chunk] = np.dot(x2[r0:r1].T, d2[r0:r1])
 
 
-def _conv2d_dkernel_transposed_v5(xp, dout, partial, kh, kw, rows):
-    n, hp, wp, cin = xp.shape
-    _, ho, wo, cout = dout.shape
-    d2 = dout.reshape(n * ho * wo, cout)
-    total = n * ho
-    bands = (total + rows - 1) // rows
-    chunks = partial.shape[0]
-    for chunk in prange(chunks):
-        for band in range(chunk * bands // chunks, (chunk + 1) * bands // chunks):
-            r0 = band * rows
-            r1 = min(total, r0 + rows)
-            cols_t = np.empty((kh * kw * cin, (r1 - r0) * wo), xp.dtype)
-            for r in range(r1 - r0):
-                b, y = (r0 + r) // ho, (r0 + r) % ho
-                for i in range(kh):
-                    for j in range(kw):
-                        for c in range(cin):
-                            cols_t[(i * kw + j) * cin + c, r * wo:(r + 1) * wo] = xp[b, y + i, j:j + wo, c]
-            partial[chunk] += np.dot(cols_t, d2[r0 * wo:r1 * wo])
-
-
 conv2d_dkernel_v1 = njit(parallel=True, cache=True)(_conv2d_dkernel_v1)
-conv2d_dkernel_transposed_v5 = njit(parallel=True, cache=True)(_conv2d_dkernel_transposed_v5)
 conv2d_dkernel_pointwise_v4 = njit(parallel=True, cache=True)(_conv2d_dkernel_pointwise_v4)
-conv2d_dkernel_im2col_v2 = njit(parallel=True, cache=True)(_conv2d_dkernel_im2col_v2)
+conv2d_dkernel_banded = njit(parallel=True, cache=True)(_conv2d_dkernel_banded)
 
 
 def _run_v1(x, dout, kh, kw, padding):
-    from npsrcnn.kernels.conv2d_cpu import _padded
-
     xp = _padded(x, kh, kw, padding)
     dkernel = np.empty((kh, kw, x.shape[3], dout.shape[3]), dtype=dout.dtype)
     conv2d_dkernel_v1(xp, dout, dkernel)
     return dkernel
 
 
-def _run_v2(x, dout, kh, kw, padding):
-    from npsrcnn.kernels.conv2d_cpu import _padded
-
-    xp = _padded(x, kh, kw, padding)
-    rows = max(1, -(-256 // dout.shape[2]))
-    partial = np.zeros((CHUNKS, kh * kw * x.shape[3], dout.shape[3]), dtype=dout.dtype)
-    with blas_single():
-        conv2d_dkernel_im2col_v2(xp, dout, partial, kh, kw, rows)
-    return partial.sum(axis=0).reshape(kh, kw, x.shape[3], dout.shape[3])
+def _banded(transposed, pixels_per_band):
+    """A version that sums im2col GEMMs over bands of output rows into CHUNKS partial sums."""
+    def run(x, dout, kh, kw, padding):
+        xp = _padded(x, kh, kw, padding)
+        rows = max(1, -(-pixels_per_band // dout.shape[2]))
+        partial = np.zeros((CHUNKS, kh * kw * x.shape[3], dout.shape[3]), dtype=dout.dtype)
+        with blas_single():
+            conv2d_dkernel_banded(xp, dout, partial, kh, kw, rows, transposed)
+        return partial.sum(axis=0).reshape(kh, kw, x.shape[3], dout.shape[3])
+    return run
 
 
 def _run_v3(x, dout, kh, kw, padding):
-    from npsrcnn.kernels.conv2d_cpu import padding_amounts
-
     m = winograd_cpu.tile_size(kh, dout.shape[1], dout.shape[2])
     at, gt, bt = winograd_cpu.transforms(kh, m)  # F(r, m): r outputs per axis, dout tiles of m as filters
     top, _, left, _ = padding_amounts(padding, kh, kw)
@@ -143,23 +119,12 @@ def _run_v4(x, dout, kh, kw, padding):
     return partial.sum(axis=0).reshape(1, 1, x.shape[3], dout.shape[3])
 
 
-def _run_v5(x, dout, kh, kw, padding):
-    from npsrcnn.kernels.conv2d_cpu import _padded
-
-    xp = _padded(x, kh, kw, padding)
-    rows = max(1, -(-1024 // dout.shape[2]))
-    partial = np.zeros((CHUNKS, kh * kw * x.shape[3], dout.shape[3]), dtype=dout.dtype)
-    with blas_single():
-        conv2d_dkernel_transposed_v5(xp, dout, partial, kh, kw, rows)
-    return partial.sum(axis=0).reshape(kh, kw, x.shape[3], dout.shape[3])
-
-
 VERSIONS = {
     "v1": (_run_v1, lambda kh, kw: True),
-    "v2": (_run_v2, lambda kh, kw: True),
+    "v2": (_banded(False, 256), lambda kh, kw: True),
     "v3": (_run_v3, lambda kh, kw: kh == kw and 2 <= kh <= 7),
     "v4": (_run_v4, lambda kh, kw: kh == kw == 1),
-    "v5": (_run_v5, lambda kh, kw: True),
+    "v5": (_banded(True, 1024), lambda kh, kw: True),
 }
 
 
