@@ -13,6 +13,8 @@ Versions:
     v4  1×1: ``xᵀ @ dout`` straight from the arrays, no im2col copy, in fixed chunks.
     v5  transposed im2col: rows of colsᵀ (kh·kw·C_in × pixels) are shifted copies of input rows,
         then ``colsᵀ @ dout`` reduces over every pixel at once; for few input channels (first layer).
+    v6  one output channel: each pixel's output gradient scales its input window into float64
+        per-chunk sums (an axpy per tap over contiguous channels), no im2col for what is a GEMV.
 """
 import sys
 
@@ -72,7 +74,26 @@ def _conv2d_dkernel_pointwise_v4(x2, d2, partial):
         partial[chunk] = np.dot(x2[r0:r1].T, d2[r0:r1])
 
 
+def _conv2d_dkernel_one_output_v6(xp, dout, partial, kh, kw):
+    _, ho, wo, _ = dout.shape
+    chunks = partial.shape[0]
+    total = xp.shape[0] * ho
+    for chunk in prange(chunks):
+        acc = np.zeros((kh * kw, xp.shape[3]), np.float64)
+        for r in range(chunk * total // chunks, (chunk + 1) * total // chunks):
+            b, y = r // ho, r % ho
+            for x in range(wo):
+                d = dout[b, y, x, 0]
+                for i in range(kh):
+                    for j in range(kw):
+                        src, dst = xp[b, y + i, x + j], acc[i * kw + j]
+                        for c in range(src.shape[0]):
+                            dst[c] += d * src[c]
+        partial[chunk] = acc
+
+
 conv2d_dkernel_v1 = njit(parallel=True, cache=True)(_conv2d_dkernel_v1)
+conv2d_dkernel_one_output_v6 = njit(parallel=True, fastmath=True, cache=True)(_conv2d_dkernel_one_output_v6)
 conv2d_dkernel_pointwise_v4 = njit(parallel=True, cache=True)(_conv2d_dkernel_pointwise_v4)
 conv2d_dkernel_banded = njit(parallel=True, cache=True)(_conv2d_dkernel_banded)
 
@@ -119,17 +140,25 @@ def _run_v4(x, dout, kh, kw, padding):
     return partial.sum(axis=0).reshape(1, 1, x.shape[3], dout.shape[3])
 
 
+def _run_v6(x, dout, kh, kw, padding):
+    xp = _padded(x, kh, kw, padding)
+    partial = np.empty((CHUNKS, kh * kw, x.shape[3]), np.float64)
+    conv2d_dkernel_one_output_v6(xp, dout, partial, kh, kw)
+    return partial.sum(axis=0).reshape(kh, kw, x.shape[3], 1).astype(dout.dtype)
+
+
 VERSIONS = {
-    "v1": (_run_v1, lambda kh, kw: True),
-    "v2": (_banded(False, 256), lambda kh, kw: True),
-    "v3": (_run_v3, lambda kh, kw: kh == kw and 2 <= kh <= 7),
-    "v4": (_run_v4, lambda kh, kw: kh == kw == 1),
-    "v5": (_banded(True, 1024), lambda kh, kw: True),
+    "v1": (_run_v1, lambda kh, kw, cin, cout: True),
+    "v2": (_banded(False, 256), lambda kh, kw, cin, cout: True),
+    "v3": (_run_v3, lambda kh, kw, cin, cout: kh == kw and 2 <= kh <= 7),
+    "v4": (_run_v4, lambda kh, kw, cin, cout: kh == kw == 1),
+    "v5": (_banded(True, 1024), lambda kh, kw, cin, cout: True),
+    "v6": (_run_v6, lambda kh, kw, cin, cout: cout == 1),
 }
 
 
 def supports(version, kernel_shape):
-    return VERSIONS[version][1](*kernel_shape[:2])
+    return VERSIONS[version][1](*kernel_shape)
 
 
 def conv2d_dkernel(x, dout, kh, kw, padding="valid", version="v1"):
