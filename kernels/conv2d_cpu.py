@@ -293,11 +293,6 @@ def conv2d(x, kernel, bias, padding="valid", relu=False, version="v1"):
     return VERSIONS[version][0](x, kernel, bias, padding, relu)
 
 
-def conv2d_valid(x, kernel, bias, version="v1"):
-    """The valid correlation of an already padded input (the form the first kernel lab had)."""
-    return conv2d(x, kernel, bias, "valid", False, version)
-
-
 if __name__ == "__main__":
     from npsrcnn.kernels import harness
 

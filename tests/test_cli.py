@@ -1,5 +1,4 @@
 """The npsrcnn command, run as a user runs it: a subprocess of the installed console script."""
-import numpy as np
 import pytest
 import skimage.data
 
