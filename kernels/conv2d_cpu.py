@@ -8,10 +8,12 @@ Versions (``python -m npsrcnn.kernels.conv2d_cpu --list``):
     v2  im2col + GEMM: each thread copies a band of output rows' windows into a
         (pixels × kh·kw·C_in) matrix and multiplies it by the kernel with single-threaded BLAS;
         bias and ReLU on the way out
-    v3  one output channel: per-pixel dot products over contiguous kw·C_in runs (fastmath lets LLVM
-        vectorise the reduction); for the reconstruction layer, where a GEMM would be a GEMV
-    v4  Winograd F(m×m, r×r) for square kernels (``winograd_cpu``), m fitted to the map (4 or 5 for
-        3×3, 4 for 5×5): 2.25-2.8× (3×3) to 6.25× (5×5) fewer multiplications; padding read in place
+    v3  one output channel: per-pixel dot products over contiguous kw·C_in runs, for the
+        reconstruction layer. Measured ~7 GFLOP/s: LLVM does not vectorise this reduction here, even
+        with fastmath; kept as the lesson that led to v7
+    v4  Winograd F(m×m, r×r) for square kernels (``winograd_cpu``), m fitted to the map with α = m+r-1
+        ≤ 8 (5 for the 25×25 maps of training patches, 6 for large 3×3 layers, 4 for 5×5): 2.25-4×
+        (3×3) to 6.25× (5×5) fewer multiplications; padding read in place, no padded copy
     v5  1×1: the layer is one matrix product, cut into row bands for numba's threads
     v6  transposed im2col + GEMM: outᵀ (C_out × pixels) = Kᵀ @ colsᵀ, whose rows are shifted copies of
         input rows (a memcpy, not a gather) and whose long side suits BLAS; for few input channels
