@@ -4,9 +4,13 @@
 
 Versions:
     v1  one pass over the pixels, a float64 accumulator per channel.
+    v2  the same sums split into a fixed number of chunks under ``prange`` (float64 partials, added
+        in order afterwards: the result does not depend on the thread count).
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+CHUNKS = 8
 
 
 def _conv2d_dbias_v1(dout, dbias):
@@ -20,9 +24,26 @@ def _conv2d_dbias_v1(dout, dbias):
         dbias[o] = acc[o]
 
 
-conv2d_dbias_v1 = njit(cache=True)(_conv2d_dbias_v1)
+def _conv2d_dbias_chunks_v2(dout, dbias):
+    c_out = dout.shape[3]
+    flat = dout.reshape(-1, c_out)
+    total = flat.shape[0]
+    partial = np.zeros((CHUNKS, c_out), dtype=np.float64)
+    for chunk in prange(CHUNKS):
+        for p in range(chunk * total // CHUNKS, (chunk + 1) * total // CHUNKS):
+            for o in range(c_out):
+                partial[chunk, o] += flat[p, o]
+    for o in range(c_out):
+        acc = 0.0
+        for chunk in range(CHUNKS):
+            acc += partial[chunk, o]
+        dbias[o] = acc
 
-VERSIONS = {"v1": conv2d_dbias_v1}
+
+conv2d_dbias_v1 = njit(cache=True)(_conv2d_dbias_v1)
+conv2d_dbias_chunks_v2 = njit(parallel=True, cache=True)(_conv2d_dbias_chunks_v2)
+
+VERSIONS = {"v1": conv2d_dbias_v1, "v2": conv2d_dbias_chunks_v2}
 
 
 def conv2d_dbias(dout, version="v1"):

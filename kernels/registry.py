@@ -47,7 +47,7 @@ def dkernel_version(kernel_shape):
 
 
 DINPUT_VERSION = "v2"  # the forward's choice on the rotated kernel
-SMALL_VERSIONS = {"conv2d_dbias": "v1", "relu_backward": "v1", "mse": "v1"}
+SMALL_VERSIONS = {"conv2d_dbias": "v2", "relu_backward": "v1", "mse": "v1"}
 
 
 def _numpy_layer_forward(x, layer):

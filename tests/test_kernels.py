@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from npsrcnn import reference
-from npsrcnn.kernels import conv2d_cpu, conv2d_dinput_cpu, conv2d_dkernel_cpu, harness, mse_cpu, registry, relu_cpu
+from npsrcnn.kernels import (conv2d_cpu, conv2d_dbias_cpu, conv2d_dinput_cpu, conv2d_dkernel_cpu, harness, mse_cpu,
+                             registry, relu_cpu)
 
 from helpers import real_luma, small_model
 
@@ -69,6 +70,13 @@ def test_the_registry_choice_for_any_shape(n, h, w, c_in, k, c_out, padding):
     case = harness.make_case((n, h, w, c_in, k, k, c_out), padding, seed=h * w)
     version = registry.conv2d_version(case["kernel"].shape)
     harness.check(conv2d_cpu, "conv2d", version, case, _tolerance("conv2d", version))
+
+
+@pytest.mark.parametrize("version", sorted(conv2d_dbias_cpu.VERSIONS))
+def test_bias_gradient_versions_match_reference(version):
+    dout = np.random.default_rng(8).normal(size=(3, 11, 7, 5)).astype(np.float32)
+    expected = dout.astype(np.float64).sum(axis=(0, 1, 2))
+    np.testing.assert_allclose(conv2d_dbias_cpu.conv2d_dbias(dout, version), expected, rtol=1e-6, atol=1e-5)
 
 
 def test_relu_and_mse_versions_match_reference():
