@@ -42,12 +42,18 @@ def _run_v1(dout, kernel):
     return dxp
 
 
-def _run_v2(dout, kernel):
+def _through_forward(dout, kernel, padding):
+    """The correlation of ``dout`` with the kernel rotated 180° and its channels swapped, run by the
+    fastest forward version for that shape."""
     from npsrcnn.kernels import conv2d_cpu, registry
 
-    rotated = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
-    version = registry.conv2d_version(rotated.shape)
-    return conv2d_cpu.conv2d(dout, rotated, np.zeros(rotated.shape[3], dout.dtype), "full", False, version)
+    rotated = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2), dtype=dout.dtype)
+    return conv2d_cpu.conv2d(dout, rotated, np.zeros(rotated.shape[3], dout.dtype), padding, False,
+                             registry.conv2d_version(rotated.shape))
+
+
+def _run_v2(dout, kernel):
+    return _through_forward(dout, kernel, "full")
 
 
 VERSIONS = {"v1": _run_v1, "v2": _run_v2}
@@ -59,13 +65,10 @@ def conv2d_dx(dout, kernel, padding, version="v2"):
     For ``same`` padding and odd kernels it is directly the ``same`` correlation with the rotated
     kernel (the full one cropped back): computed so with v2, it skips the border it would discard."""
     from npsrcnn import reference
-    from npsrcnn.kernels import conv2d_cpu, registry
 
     kh, kw = kernel.shape[:2]
     if version == "v2" and padding == "same" and kh % 2 and kw % 2:
-        rotated = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2), dtype=dout.dtype)
-        return conv2d_cpu.conv2d(dout, rotated, np.zeros(rotated.shape[3], dout.dtype), "same", False,
-                                 registry.conv2d_version(rotated.shape))
+        return _through_forward(np.ascontiguousarray(dout), kernel, "same")
     return reference.pad_backward(conv2d_dinput(dout, kernel, version), kh, kw, padding)
 
 

@@ -61,7 +61,13 @@ def matlab_degrade(img, scale):
 
 def matlab_protocol(img, scale, methods, model, backend="auto"):
     """-> ``(ground truth, {method: output})``, uint8 Y planes, shaved by ``scale``."""
-    y, low, bicubic = matlab_degrade(img, scale)
+    return matlab_outputs(matlab_degrade(img, scale), scale, methods, model, backend)
+
+
+def matlab_outputs(degraded, scale, methods, model, backend="auto"):
+    """``matlab_protocol`` from ``matlab_degrade``'s planes, for callers that degrade once and score
+    many times (validation during training)."""
+    y, low, bicubic = degraded
     outputs = {}
     for method in methods:
         if method == "srcnn":

@@ -87,12 +87,17 @@ def write_image(path, img):
 
 def to_float(img):
     """uint8/uint16 -> float32 in [0, 1]; float32/float64 input passes through unchanged."""
-    img = np.asarray(img)
+    img = check_pixel_type(np.asarray(img))
     if img.dtype in PIXEL_MAX:
         return img.astype(np.float32) / np.float32(PIXEL_MAX[img.dtype])
-    if img.dtype in (np.float32, np.float64):
-        return img
-    raise NpsrcnnError(f"{img.dtype} pixels are not supported (uint8, uint16 or float)")
+    return img
+
+
+def check_pixel_type(img):
+    """``img`` itself if its pixels are uint8, uint16, float32 or float64; a clear error otherwise."""
+    if img.dtype not in PIXEL_MAX and img.dtype not in (np.float32, np.float64):
+        raise NpsrcnnError(f"{img.dtype} pixels are not supported (uint8, uint16 or float)")
+    return img
 
 
 def from_float(img, dtype):

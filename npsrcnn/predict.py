@@ -12,7 +12,7 @@ import numpy as np
 
 from npsrcnn.color import rgb_to_ycbcr, ycbcr_to_rgb
 from npsrcnn.errors import NpsrcnnError
-from npsrcnn.image import from_float, read_image, to_float
+from npsrcnn.image import check_pixel_type, from_float, read_image, to_float
 from npsrcnn.resize import resize, upscaled_size
 from npsrcnn.weights import resolve_model
 
@@ -69,6 +69,4 @@ def _check_image(img):
         raise NpsrcnnError(f"image of shape {img.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
     if min(img.shape[:2]) < 1:
         raise NpsrcnnError(f"image of shape {img.shape} is empty")
-    if img.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
-        raise NpsrcnnError(f"{img.dtype} pixels are not supported (uint8, uint16 or float)")
-    return img
+    return check_pixel_type(img)

@@ -20,11 +20,10 @@ from tqdm import tqdm
 from npsrcnn.atomic import atomic_write
 from npsrcnn.data import training_pairs
 from npsrcnn.errors import NpsrcnnError
-from npsrcnn.evaluate import matlab_degrade, to_uint8
-from npsrcnn.image import list_images, read_image, shave
+from npsrcnn.evaluate import matlab_degrade, matlab_outputs
+from npsrcnn.image import list_images, read_image
 from npsrcnn.metrics import psnr
-from npsrcnn.model import ConvLayer, SRCNN, parse_arch
-from npsrcnn.predict import run_on_luma
+from npsrcnn.model import ConvLayer, SRCNN
 from npsrcnn.viz import training_curves
 
 
@@ -136,7 +135,6 @@ def train(cfg, progress_bar=True, log=print):
     else:
         if checkpoint.exists():
             raise NpsrcnnError(f"{out}: holds a run already; continue it with --resume or choose another --out")
-        parse_arch(cfg.arch)
         model, optimizer_state, state = SRCNN.build(cfg.arch, cfg.filters, cfg.padding, seed=cfg.seed), None, Progress()
     inputs, labels = training_pairs(cfg.data, cfg.scale, cfg.protocol)
     top, bottom, left, right = model.shrink
@@ -222,26 +220,26 @@ def _end_epoch(cfg, model, state, validation, seconds, log):
 
 
 def _validation_set(folder, scale):
-    """The paper's protocol, degraded once: per image the shaved uint8 Y truth and the bicubic input."""
+    """The paper's protocol, degraded once: per image ``matlab_degrade``'s planes, and bicubic's PSNR."""
     images, _ = list_images(folder)
-    pairs = []
-    for path in images:
-        y, _, bicubic = matlab_degrade(read_image(path), scale)
-        pairs.append((shave(y, scale), bicubic))
-    bicubic_psnr = float(np.mean([psnr(truth, shave(to_uint8(b), scale)) for truth, b in pairs]))
-    return {"pairs": pairs, "bicubic_psnr": bicubic_psnr}
+    validation = {"degraded": [matlab_degrade(read_image(path), scale) for path in images]}
+    validation["bicubic_psnr"] = validate(None, validation, scale, method="bicubic")
+    return validation
 
 
-def validate(model, validation, scale, backend="auto"):
-    """Mean PSNR on Y (the paper's protocol) of ``model`` over a prepared validation set."""
-    return float(np.mean([psnr(truth, shave(to_uint8(run_on_luma(model, bicubic, backend)), scale))
-                          for truth, bicubic in validation["pairs"]]))
+def validate(model, validation, scale, backend="auto", method="srcnn"):
+    """Mean PSNR on Y (the paper's protocol) of ``method`` over a prepared validation set."""
+    scores = []
+    for degraded in validation["degraded"]:
+        truth, outputs = matlab_outputs(degraded, scale, [method], model, backend)
+        scores.append(psnr(truth, outputs[method]))
+    return float(np.mean(scores))
 
 
 def _save_checkpoint(path, cfg, model, optimizer, state):
     with atomic_write(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.attrs["config"] = json.dumps({k: v for k, v in asdict(cfg).items()})
+            f.attrs["config"] = json.dumps(asdict(cfg))
             f.attrs["progress"] = json.dumps(asdict(state))
             f.attrs["optimizer_t"] = optimizer.t
             for i, layer in enumerate(model.layers):
