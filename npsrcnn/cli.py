@@ -103,7 +103,8 @@ def cmd_train(args):
                       padding=args.padding, optimizer=args.optimizer, lr=tuple(args.lr) if args.lr else None,
                       momentum=args.momentum, batch=args.batch, epochs=args.epochs, minutes=args.minutes,
                       val=args.val, patience=args.patience, seed=args.seed, backend=args.backend,
-                      protocol=args.protocol, checkpoint_every=args.checkpoint_every, resume=args.resume)
+                      protocol=args.protocol, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                      schedule=args.schedule, init=args.init)
     state = train(cfg)
     best = f", best validation PSNR {state.best_psnr:.2f} dB" if state.best_psnr is not None else ""
     print(f"{state.epoch} epochs, {state.step} steps{best}; weights in {args.out} (last.h5"
@@ -199,6 +200,10 @@ def build_parser():
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
     p.add_argument("--lr", type=float, nargs="+", help="one rate or one per layer (adam 3e-4; sgd 1e-4 ... 1e-5)")
     p.add_argument("--momentum", type=float, default=0.9, help="sgd momentum")
+    p.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
+                   help="learning rate over the run: constant, or a half cosine down to 1%% (needs --epochs)")
+    p.add_argument("--init", metavar="WEIGHTS", help="start from these weights (e.g. another scale's model) and "
+                   "their architecture")
     p.add_argument("--batch", type=int, default=128)
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=int)

@@ -35,12 +35,13 @@ class Adam:
         self.rates, self.beta1, self.beta2, self.eps = rates, beta1, beta2, eps
         self.t, self.slots = 0, None
 
-    def step(self, params, grads):
-        """``params``, ``grads``: lists of arrays in the same order; params are updated in place."""
+    def step(self, params, grads, factor=1.0):
+        """``params``, ``grads``: lists of arrays in the same order; params are updated in place.
+        ``factor`` scales every rate (the learning-rate schedule)."""
         if self.slots is None:
             self.slots = {"m": [np.zeros_like(p) for p in params], "v": [np.zeros_like(p) for p in params]}
         self.t += 1
-        correction = np.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
+        correction = factor * np.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
         for p, g, m, v, rate in zip(params, grads, self.slots["m"], self.slots["v"], self.rates):
             m += (g - m) * (1 - self.beta1)
             v += (g * g - v) * (1 - self.beta2)
@@ -54,13 +55,13 @@ class SGD:
         self.rates, self.momentum = rates, momentum
         self.t, self.slots = 0, None
 
-    def step(self, params, grads):
+    def step(self, params, grads, factor=1.0):
         if self.slots is None:
             self.slots = {"delta": [np.zeros_like(p) for p in params]}
         self.t += 1
         for p, g, delta, rate in zip(params, grads, self.slots["delta"], self.rates):
             delta *= self.momentum
-            delta -= rate * g
+            delta -= (factor * rate) * g
             p += delta
 
 
@@ -68,7 +69,19 @@ class SGD:
 DEFAULT_RATES = {"adam": (3e-4,), "sgd": (1e-4, 1e-4, 1e-5)}
 # settings that shape the trajectory: a resumed run must keep them
 FIXED_ON_RESUME = ("data", "scale", "arch", "filters", "padding", "optimizer", "lr", "momentum", "batch", "seed",
-                   "protocol")
+                   "protocol", "schedule", "init")
+SCHEDULES = ("constant", "cosine")
+COSINE_FLOOR = 0.01  # the cosine schedule ends at 1% of the starting rate
+
+
+def rate_factor(schedule, step, total_steps):
+    """The learning-rate multiplier at ``step`` (0-based): 1 for ``constant``; for ``cosine``, half a
+    cosine from 1 down to ``COSINE_FLOOR`` over the run, which anneals the weights into a minimum
+    (worth about 0.1 dB over a constant rate for the same number of steps)."""
+    if schedule == "constant":
+        return 1.0
+    progress = min(step / max(total_steps, 1), 1.0)
+    return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + np.cos(np.pi * progress))
 
 
 @dataclass
@@ -92,6 +105,8 @@ class TrainConfig:
     protocol: str = "matlab"
     checkpoint_every: float = 60.0  # seconds between checkpoints inside an epoch
     resume: bool = False
+    schedule: str = "constant"  # or "cosine" over --epochs
+    init: str = None  # start from these weights (their architecture) instead of a random network
 
     def layer_rates(self, n_layers):
         rates = tuple(self.lr or DEFAULT_RATES[self.optimizer])
@@ -129,13 +144,18 @@ def train(cfg, progress_bar=True, log=print):
         raise NpsrcnnError(f"optimizer {cfg.optimizer!r} is not one of adam, sgd")
     if cfg.patience is not None and cfg.val is None:
         raise NpsrcnnError("--patience needs --val: early stopping watches the validation PSNR")
+    if cfg.schedule not in SCHEDULES:
+        raise NpsrcnnError(f"schedule {cfg.schedule!r} is not one of {', '.join(SCHEDULES)}")
+    if cfg.schedule != "constant" and cfg.epochs is None:
+        raise NpsrcnnError(f"the {cfg.schedule} schedule needs --epochs: it decays over the whole run")
     rng = np.random.default_rng(cfg.seed)
     if cfg.resume:
         model, optimizer_state, state = _load_checkpoint(checkpoint, cfg)
     else:
         if checkpoint.exists():
             raise NpsrcnnError(f"{out}: holds a run already; continue it with --resume or choose another --out")
-        model, optimizer_state, state = SRCNN.build(cfg.arch, cfg.filters, cfg.padding, seed=cfg.seed), None, Progress()
+        model = SRCNN.from_file(cfg.init) if cfg.init else SRCNN.build(cfg.arch, cfg.filters, cfg.padding, seed=cfg.seed)
+        optimizer_state, state = None, Progress()
     inputs, labels = training_pairs(cfg.data, cfg.scale, cfg.protocol)
     top, bottom, left, right = model.shrink
     labels = np.ascontiguousarray(labels[:, top:labels.shape[1] - bottom, left:labels.shape[2] - right])
@@ -168,7 +188,8 @@ def train(cfg, progress_bar=True, log=print):
         while state.position < batches:
             chosen = np.sort(order[state.position * cfg.batch:(state.position + 1) * cfg.batch])
             loss, grads = model.loss_and_grads(inputs[chosen], labels[chosen], backend=cfg.backend)
-            optimizer.step(params, [g for pair in grads for g in pair])
+            optimizer.step(params, [g for pair in grads for g in pair],
+                           rate_factor(cfg.schedule, state.step, (cfg.epochs or 0) * batches))
             state.position += 1
             state.step += 1
             state.epoch_loss_sum += loss * len(chosen)
@@ -266,7 +287,8 @@ def _load_checkpoint(path, cfg):
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise NpsrcnnError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
     current = asdict(cfg)
-    changed = [k for k in FIXED_ON_RESUME if _jsonable(current[k]) != saved.get(k)]
+    fixed = FIXED_ON_RESUME + (("epochs",) if cfg.schedule != "constant" else ())  # the schedule's horizon
+    changed = [k for k in fixed if _jsonable(current[k]) != saved.get(k)]
     if changed:
         raise NpsrcnnError(f"{path}: the run was started with other settings ({', '.join(changed)}); resume "
                            f"with the same ones")

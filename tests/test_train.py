@@ -14,7 +14,7 @@ import skimage.data
 
 from npsrcnn import NpsrcnnError, SRCNN, write_image
 from npsrcnn.data import cut_patches, training_pairs
-from npsrcnn.train import SGD, Adam, TrainConfig, train
+from npsrcnn.train import COSINE_FLOOR, SGD, Adam, TrainConfig, rate_factor, train
 
 from helpers import assert_one_line_error, dataset_dir, run_cli
 
@@ -157,9 +157,12 @@ def test_a_time_budget_stops_with_a_checkpoint_that_resumes(images, tmp_path):
     (["--data", "{d}/train", "--resume"], ["checkpoint.h5", "no checkpoint to resume"]),
     (["--data", "{d}/train", "--patience", "2"], ["--patience needs --val"]),
     (["--data", "{d}/train", "--arch", "9-x"], ["9-x"]),
+    (["--data", "{d}/train", "--schedule", "cosine", "--minutes", "1"], ["cosine schedule needs --epochs"]),
+    (["--data", "{d}/train", "--init", "{d}/missing.h5"], ["missing.h5"]),
 ])
 def test_bad_training_input_is_one_line(images, tmp_path, args, fragments):
-    result = run_cli("train", "--out", tmp_path / "run", "--epochs", "1", *[a.format(d=images) for a in args])
+    length = [] if "--minutes" in args else ["--epochs", "1"]
+    result = run_cli("train", "--out", tmp_path / "run", *length, *[a.format(d=images) for a in args])
     assert_one_line_error(result, *fragments)
 
 
@@ -169,3 +172,35 @@ def test_a_run_is_never_overwritten_and_resumes_only_with_its_settings(images, t
     assert run_cli(*base).returncode == 0
     assert_one_line_error(run_cli(*base), "holds a run already")
     assert_one_line_error(run_cli(*base[:-2], "16", "4", "--resume"), "other settings (filters)")
+
+
+def test_the_cosine_schedule_decays_from_the_rate_to_its_floor():
+    total = 1000
+    factors = [rate_factor("cosine", step, total) for step in range(total + 1)]
+    assert factors[0] == 1.0 and factors[-1] == pytest.approx(COSINE_FLOOR)
+    assert factors[total // 2] == pytest.approx((1 + COSINE_FLOOR) / 2)
+    assert all(a > b for a, b in zip(factors, factors[1:]))
+    assert rate_factor("constant", 500, total) == 1.0
+    # the factor scales Adam's step exactly: a factor-f step equals a step at rate f * lr
+    rng = np.random.default_rng(1)
+    start, grad = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    scaled, reference = [start.copy()], [start.copy()]
+    Adam([1e-2]).step(scaled, [grad], factor=0.25)
+    Adam([2.5e-3]).step(reference, [grad])
+    np.testing.assert_allclose(scaled[0], reference[0], rtol=1e-12)
+
+
+def test_a_run_started_from_weights_keeps_their_architecture_and_values(images, tmp_path):
+    donor = SRCNN.build("9-3-5", (8, 4), None, seed=3)
+    donor.save(tmp_path / "donor.h5")
+    cfg = TrainConfig(data=str(images / "train"), out=str(tmp_path / "run"), epochs=1, init=str(tmp_path / "donor.h5"),
+                      schedule="cosine", scale=2, batch=16, lr=(1e-7,), backend="cpu")
+    train(cfg, progress_bar=False, log=lambda m: None)
+    tuned = SRCNN.from_file(tmp_path / "run" / "last.h5")
+    assert [l.kernel.shape for l in tuned.layers] == [l.kernel.shape for l in donor.layers]
+    for a, b in zip(tuned.layers, donor.layers):  # a vanishing rate: the donor's weights, barely moved
+        np.testing.assert_allclose(a.kernel, b.kernel, atol=1e-4)
+        assert not np.array_equal(a.kernel, b.kernel)
+    cfg.resume, cfg.epochs = True, 2  # the cosine horizon is part of the run
+    with pytest.raises(NpsrcnnError, match="other settings"):
+        train(cfg, progress_bar=False, log=lambda m: None)
