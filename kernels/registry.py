@@ -5,9 +5,11 @@ A backend provides:
     layer_backward(x, layer, dout (N, H', W', C_out), need_dx) -> (dx or None, dkernel, dbias)
     relu_backward(y, dout)                                     -> dout masked where y <= 0 (may reuse dout)
     mse(pred, target)                                          -> (loss, dpred)
+    to_host(array)                                             -> a NumPy array (the results leave the backend)
 The ``numpy`` backend is the oracle (``npsrcnn.reference``); ``cpu`` runs the njit kernels here;
-``cuda`` is reserved for numba.cuda kernels. Kernel modules are imported on first use, so the numpy
-backend never compiles anything.
+``cuda`` the numba.cuda kernels, float32, keeping activations and gradients on the device between
+layers (arrays cross to the host once per forward pass and once per gradient). Kernel modules are
+imported on first use, so the numpy backend never compiles anything.
 
 The cpu choices below come from the harness on this project's 2-core machine
 (``python -m npsrcnn.kernels.conv2d_cpu``; figures in benchmarks/RESULTS.md).
@@ -47,6 +49,19 @@ def dkernel_version(kernel_shape):
 
 
 DINPUT_VERSION = "v2"  # the forward's choice on the rotated kernel
+
+
+def cuda_conv2d_version(kernel_shape):
+    """Provisional: chosen from the kernels' designs, not yet from timings on a GPU (see
+    benchmarks/RESULTS.md). The implicit GEMM fills 64-channel tiles; few output channels waste them."""
+    kh, kw, cin, cout = kernel_shape
+    if cout <= 4:
+        return "v2" if kh <= 9 and kw <= 9 else "v1"
+    return "v3"
+
+
+CUDA_VERSIONS = {"conv2d_dinput": "v2", "conv2d_dkernel": "v2", "conv2d_dbias": "v1", "relu_backward": "v1",
+                 "mse": "v1"}
 SMALL_VERSIONS = {"conv2d_dbias": "v2", "relu_backward": "v1", "mse": "v1"}
 
 
@@ -92,9 +107,58 @@ def _cpu_mse(pred, target):
     return mse_cpu.mse(pred, target, SMALL_VERSIONS["mse"])
 
 
+def _cuda_layer_forward(x, layer):
+    from npsrcnn.kernels import conv2d_cuda
+    from npsrcnn.kernels.cuda_support import as_device, cached_on_device
+
+    return conv2d_cuda.conv2d_device(as_device(x), cached_on_device(layer.kernel), cached_on_device(layer.bias),
+                                     layer.padding, layer.activation == "relu",
+                                     cuda_conv2d_version(layer.kernel.shape))
+
+
+def _cuda_layer_backward(x, layer, dout, need_dx=True):
+    from npsrcnn.kernels import conv2d_dbias_cuda, conv2d_dinput_cuda, conv2d_dkernel_cuda
+    from npsrcnn.kernels.cuda_support import as_device, cached_on_device
+
+    x, dout = as_device(x), as_device(dout)
+    kh, kw = layer.kernel.shape[:2]
+    dkernel = conv2d_dkernel_cuda.conv2d_dkernel_device(x, dout, kh, kw, layer.padding,
+                                                        CUDA_VERSIONS["conv2d_dkernel"])
+    dbias = conv2d_dbias_cuda.conv2d_dbias_device(dout, CUDA_VERSIONS["conv2d_dbias"])
+    dx = None
+    if need_dx:
+        kernel = cached_on_device(layer.kernel)
+        kernel_rotated = cached_on_device(layer.kernel, "rotated", conv2d_dinput_cuda.rotated)
+        dx = conv2d_dinput_cuda.conv2d_dx_device(dout, kernel, kernel_rotated, layer.padding,
+                                                 CUDA_VERSIONS["conv2d_dinput"])
+    return dx, dkernel, dbias
+
+
+def _cuda_relu_backward(y, dout):
+    from npsrcnn.kernels import relu_cuda
+    from npsrcnn.kernels.cuda_support import as_device
+
+    return relu_cuda.BACKWARD_VERSIONS[CUDA_VERSIONS["relu_backward"]](as_device(y), as_device(dout))
+
+
+def _cuda_mse(pred, target):
+    from npsrcnn.kernels import mse_cuda
+    from npsrcnn.kernels.cuda_support import as_device
+
+    return mse_cuda.mse_device(as_device(pred), target, CUDA_VERSIONS["mse"])
+
+
+def _cuda_to_host(a):
+    from npsrcnn.kernels.cuda_support import to_host
+
+    return to_host(a)
+
+
 BACKENDS = {
     "numpy": SimpleNamespace(layer_forward=_numpy_layer_forward, layer_backward=_numpy_layer_backward,
-                             relu_backward=reference.relu_backward, mse=reference.mse),
+                             relu_backward=reference.relu_backward, mse=reference.mse, to_host=np.asarray),
     "cpu": SimpleNamespace(layer_forward=_cpu_layer_forward, layer_backward=_cpu_layer_backward,
-                           relu_backward=_cpu_relu_backward, mse=_cpu_mse),
+                           relu_backward=_cpu_relu_backward, mse=_cpu_mse, to_host=np.asarray),
+    "cuda": SimpleNamespace(layer_forward=_cuda_layer_forward, layer_backward=_cuda_layer_backward,
+                            relu_backward=_cuda_relu_backward, mse=_cuda_mse, to_host=_cuda_to_host),
 }

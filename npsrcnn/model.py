@@ -153,6 +153,7 @@ class SRCNN:
         ops = BACKENDS[resolve_backend(backend)]
         for layer in self.layers:
             batch = ops.layer_forward(batch, layer)
+        batch = ops.to_host(batch)
         if x.ndim == 2 and batch.shape[3] == 1:
             return batch[0, :, :, 0]
         return batch[0] if x.ndim == 2 else batch
@@ -181,7 +182,7 @@ class SRCNN:
             if layer.activation == "relu":
                 grad = ops.relu_backward(activations[k + 1], grad)
             grad, dkernel, dbias = ops.layer_backward(activations[k], layer, grad, need_dx=k > 0)
-            grads.append((dkernel, dbias))
+            grads.append((ops.to_host(dkernel), ops.to_host(dbias)))
         return loss, grads[::-1]
 
     def _as_batch(self, x):
@@ -210,11 +211,17 @@ def _per_layer(padding, n):
 
 
 def resolve_backend(name):
-    """``auto`` picks the fastest backend this machine has; an unknown or unusable name is an error."""
-    if name == "auto":
-        return "cpu"
-    if name == "cuda":
-        raise NpsrcnnError("the cuda backend has no kernels yet; use --backend cpu or numpy")
+    """``auto`` picks the fastest backend this machine has (``cuda`` on a CUDA GPU, else ``cpu``); an
+    unknown or unusable name is an error. ``cuda`` also runs in numba's simulator
+    (``NUMBA_ENABLE_CUDASIM=1``), which is how the tests exercise it without a GPU."""
+    if name in ("auto", "cuda"):
+        from npsrcnn.kernels.cuda_support import gpu_present, simulated
+
+        if name == "auto":
+            return "cuda" if gpu_present() else "cpu"
+        if not (gpu_present() or simulated()):
+            raise NpsrcnnError("backend cuda: numba finds no CUDA GPU on this machine (use --backend cpu, or "
+                               "NUMBA_ENABLE_CUDASIM=1 for the simulator)")
     if name not in BACKENDS:
         raise NpsrcnnError(f"backend {name!r} is not one of auto, {', '.join(BACKENDS)}")
     return name
