@@ -116,8 +116,9 @@ def cmd_explain(args):
 
     result = explain(args.output, image=args.image, scale=args.scale, weights=args.weights, backend=args.backend,
                      crop=args.crop, overwrite=args.overwrite)
-    print(f"{args.image or 'astronaut (scikit-image)'}, bicubic x{args.scale}: PSNR on Y {result['psnr']['bicubic']:.2f} dB, "
-          f"SRCNN {result['psnr']['srcnn']:.2f} dB; crop {result['crop'][2]} px at {result['crop'][:2]}")
+    scores, (top, left, size) = result["psnr"], result["crop"]
+    print(f"{args.image or 'astronaut (scikit-image)'}, bicubic x{args.scale}: PSNR on Y {scores['bicubic']:.2f} dB, "
+          f"SRCNN {scores['srcnn']:.2f} dB; crop {size} px at ({top}, {left})")
     print("wrote " + ", ".join(str(f) for f in result["files"]))
 
 

@@ -84,9 +84,7 @@ def explain(out_dir, image=None, scale=3, weights=None, backend="auto", crop=Non
     window = np.s_[top:top + size, left:left + size]
     Path(out_dir).mkdir(parents=True, exist_ok=True)
 
-    filter_grid(model.layers[0].kernel, files[0],
-                title=f"layer 1: {model.layers[0].kernel.shape[3]} filters of "
-                      f"{model.layers[0].kernel.shape[0]}x{model.layers[0].kernel.shape[1]}")
+    filter_grid(model.layers[0].kernel, files[0])
     original, degraded, recombined = steps["original"], steps["degraded"], steps["recombined"]
     panels = [("original", original[window]), (f"degraded\n(bicubic x{scale})", degraded[window]),
               ("luma Y\n(network input)", steps["luma"][window]),
@@ -100,7 +98,8 @@ def explain(out_dir, image=None, scale=3, weights=None, backend="auto", crop=Non
     errors = [np.abs(_luma255(degraded) - truth)[window], np.abs(_luma255(recombined) - truth)[window]]
     image_row([(f"|bicubic - original|\n{scores['bicubic']:.2f} dB", errors[0]),
                (f"|SRCNN - original|\n{scores['srcnn']:.2f} dB", errors[1])], files[2],
-              cmap="inferno", vmax=max(1.0, float(np.percentile(errors[0], 99.5))), colorbar="error on Y (8-bit levels)")
+              cmap="inferno", vmax=max(1.0, float(np.percentile(errors[0], 99.5))),  # one scale for both
+              colorbar="error on Y (8-bit levels)")
 
     # the feature maps of the crop's central half (64 maps of 128x128 would make a 1000-pixel
     # picture), with the border run_on_luma gives the network, so they line up with the output

@@ -153,7 +153,7 @@ def filter_grid(kernel, path, columns=8, zoom=4, title=None):
     if kernel.ndim != 4 or kernel.shape[2] != 1:
         raise NpsrcnnError(f"filter_grid draws one-channel filters (f, f, 1, n); got a kernel of shape {kernel.shape}")
     f1, f2, _, n = kernel.shape
-    title = title or f"{n} filters of {f1}x{f2}"
+    title = title or f"layer 1: {n} filters of {f1}x{f2}"
     _grid_picture(mosaic(normalise_each(kernel[:, :, 0, :].transpose(2, 0, 1)), min(columns, n)), path, title, zoom)
 
 
