@@ -140,7 +140,7 @@ def _grid_picture(image, path, title, zoom, cmap="gray"):
     zoom = max(zoom, 256 // w)  # a single small map still makes a picture one can see
     fig = _pixel_figure(max(w * zoom, 8 * len(title)) + 2 * _GAP, h * zoom + _TITLE + _GAP)
     cmap = matplotlib.colormaps[cmap].with_extremes(bad="white")
-    _image_axes(fig, image, (fig.bbox.width - w * zoom) / 2, _TITLE, zoom, cmap=cmap, vmin=0, vmax=1)
+    _image_axes(fig, image, (fig.bbox.width - w * zoom) // 2, _TITLE, zoom, cmap=cmap, vmin=0, vmax=1)
     fig.text(0.5, 1 - _TITLE / 2 / fig.bbox.height, title, ha="center", va="center", fontsize=11)
     save_png(fig, path, palette=True)
 
@@ -151,10 +151,10 @@ def filter_grid(kernel, path, columns=8, zoom=4, title=None):
     black, its largest white). Only one-channel filters (the luma network's first layer) are drawn."""
     kernel = np.asarray(kernel)
     if kernel.ndim != 4 or kernel.shape[2] != 1:
-        raise NpsrcnnError(f"filter_grid draws one-channel filters (f, f, 1, n); got a kernel of shape {kernel.shape}")
+        raise NpsrcnnError(f"filter_grid draws one-channel filters (f, f, 1, n); got a kernel {kernel.shape}")
     f1, f2, _, n = kernel.shape
-    title = title or f"layer 1: {n} filters of {f1}x{f2}"
-    _grid_picture(mosaic(normalise_each(kernel[:, :, 0, :].transpose(2, 0, 1)), min(columns, n)), path, title, zoom)
+    tiles = normalise_each(kernel[:, :, 0, :].transpose(2, 0, 1))  # (n, f1, f2)
+    _grid_picture(mosaic(tiles, min(columns, n)), path, title or f"layer 1: {n} filters of {f1}x{f2}", zoom)
 
 
 def feature_maps(maps, path, columns=8, zoom=1, title=None):
@@ -167,8 +167,8 @@ def feature_maps(maps, path, columns=8, zoom=1, title=None):
     if maps.ndim != 3:
         raise NpsrcnnError(f"feature_maps takes one layer's output (H, W, C); got shape {maps.shape}")
     h, w, c = maps.shape
-    title = title or f"{c} feature maps of {h}x{w}"
-    _grid_picture(mosaic(normalise_each(maps.transpose(2, 0, 1)), min(columns, c), gap=2), path, title, zoom)
+    tiles = normalise_each(maps.transpose(2, 0, 1))  # (c, h, w)
+    _grid_picture(mosaic(tiles, min(columns, c), gap=2), path, title or f"{c} feature maps of {h}x{w}", zoom)
 
 
 def image_row(panels, path, zoom=2, title=None, cmap="gray", vmax=None, colorbar=None):
