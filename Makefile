@@ -1,11 +1,13 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   - runtime install, then the tutorial flow on a built-in image
 #   make test   - runtime + test install (TensorFlow is the reference), then the test suite
+# and one redraws the pictures of docs/how-srcnn-works.md (shipped x3 weights, or WEIGHTS=FILE):
+#   make docs-images [WEIGHTS=runs/x3/best.h5]
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test clean
+.PHONY: demo test docs-images clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +26,9 @@ demo: $(VENV)/.runtime
 
 test: $(VENV)/.test
 	$(BIN)/python -m pytest
+
+docs-images: $(VENV)/.runtime
+	$(BIN)/npsrcnn explain -o docs/img -s 3 --overwrite $(if $(WEIGHTS),--weights $(WEIGHTS))
 
 clean:
 	rm -rf $(VENV) demo-output build *.egg-info

@@ -111,6 +111,17 @@ def cmd_train(args):
           f"{', best.h5' if best else ''}), log.csv, curves.png")
 
 
+def cmd_explain(args):
+    from npsrcnn.explain import explain
+
+    result = explain(args.output, image=args.image, scale=args.scale, weights=args.weights, backend=args.backend,
+                     crop=args.crop, overwrite=args.overwrite)
+    scores, (top, left, size) = result["psnr"], result["crop"]
+    print(f"{args.image or 'astronaut (scikit-image)'}, bicubic x{args.scale}: PSNR on Y {scores['bicubic']:.2f} dB, "
+          f"SRCNN {scores['srcnn']:.2f} dB; crop {size} px at ({top}, {left})")
+    print("wrote " + ", ".join(str(f) for f in result["files"]))
+
+
 def _image_files(path):
     from npsrcnn.image import list_images
 
@@ -229,6 +240,17 @@ def build_parser():
     p.add_argument("--weights", help="weights file (default: shipped for the scale)")
     backend_option(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("explain", help="pictures of SRCNN inside: filters, feature maps, pipeline stages, errors")
+    p.add_argument("image", nargs="?", help="image file (default: the built-in astronaut)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the pictures (created)")
+    p.add_argument("-s", "--scale", type=int, default=3)
+    p.add_argument("--weights", help="weights file (default: shipped for the scale)")
+    p.add_argument("--crop", type=int, nargs=3, metavar=("TOP", "LEFT", "SIZE"),
+                   help="the square the pictures show (default: the astronaut's face, or the centre 128)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing pictures")
+    backend_option(p)
+    p.set_defaults(func=cmd_explain)
     return parser
 
 

@@ -146,17 +146,33 @@ class SRCNN:
         Each valid layer shrinks the image by its kernel size minus one; ``same`` and ``replicate``
         layers keep it. Computes in the input's float dtype (float32 or float64).
         """
-        from npsrcnn.kernels.registry import BACKENDS
-
         x = np.asarray(x)
-        batch = self._as_batch(x)
-        ops = BACKENDS[resolve_backend(backend)]
-        for layer in self.layers:
-            batch = ops.layer_forward(batch, layer)
-        batch = ops.to_host(batch)
+        for batch in self._layer_outputs(self._as_batch(x), backend):
+            pass  # only the last layer's output is kept: earlier ones are freed as the next is made
+        batch = _backend_ops(backend).to_host(batch)
         if x.ndim == 2 and batch.shape[3] == 1:
             return batch[0, :, :, 0]
         return batch[0] if x.ndim == 2 else batch
+
+    def activations(self, x, backend="numpy"):
+        """Every layer's output, in order, for looking inside the network (``npsrcnn.viz``).
+
+        ``(H, W)`` -> ``[(H1, W1, C1), (H2, W2, C2), ...]``; ``(N, H, W, C)`` -> ``[(N, H1, W1, C1), ...]``,
+        where layer k gives ``C_k`` maps (its kernel's ``c_out``: n1, n2, then 1 for the paper's
+        model), each after the layer's activation. The last entry is what ``forward`` returns.
+        Keeps every map in memory (64 float32 maps of a 512x512 image are 64 MB): meant for crops.
+        """
+        x = np.asarray(x)
+        to_host = _backend_ops(backend).to_host
+        outputs = [to_host(out) for out in self._layer_outputs(self._as_batch(x), backend)]
+        return [out[0] for out in outputs] if x.ndim == 2 else outputs
+
+    def _layer_outputs(self, batch, backend):
+        """``(N, H, W, C)`` -> each layer's ``(N, H_k, W_k, C_k)`` output in turn: the one forward loop."""
+        ops = _backend_ops(backend)
+        for layer in self.layers:
+            batch = ops.layer_forward(batch, layer)
+            yield batch
 
     def loss_and_grads(self, x, y, backend="numpy"):
         """MSE loss of a batch and its gradient for every layer: ``x (N, H, W, C)``, ``y`` shaped like
@@ -166,12 +182,9 @@ class SRCNN:
         backward (masking where the output was 0), then the convolution's backward, whose input
         gradient feeds the layer before (the first layer's is never computed).
         """
-        from npsrcnn.kernels.registry import BACKENDS
-
-        ops = BACKENDS[resolve_backend(backend)]
-        activations = [self._as_batch(np.asarray(x))]
-        for layer in self.layers:
-            activations.append(ops.layer_forward(activations[-1], layer))
+        ops = _backend_ops(backend)
+        batch = self._as_batch(np.asarray(x))
+        activations = [batch, *self._layer_outputs(batch, backend)]
         y = np.asarray(y)
         if y.shape != activations[-1].shape:
             raise NpsrcnnError(f"target has shape {y.shape}; the network's output is {activations[-1].shape}")
@@ -208,6 +221,12 @@ def _per_layer(padding, n):
     if len(padding) != n:
         raise NpsrcnnError(f"{len(padding)} paddings given for {n} layers")
     return padding
+
+
+def _backend_ops(name):
+    from npsrcnn.kernels.registry import BACKENDS
+
+    return BACKENDS[resolve_backend(name)]
 
 
 def resolve_backend(name):

@@ -1,9 +1,14 @@
-"""Pictures: images side by side with their metrics. Uses matplotlib's object API (no pyplot state)."""
+"""Pictures: images side by side with their metrics, training curves, and the inside of a network
+(first-layer filters, feature maps, error maps). Uses matplotlib's object API on the Agg canvas (no
+pyplot state, no display needed).
+"""
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from npsrcnn.atomic import atomic_write
+from npsrcnn.errors import NpsrcnnError
 
 
 def side_by_side(panels, path, title=None):
@@ -19,8 +24,7 @@ def side_by_side(panels, path, title=None):
         ax.set_yticks([])
     if title:
         fig.suptitle(title)
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    save_png(fig, path)
 
 
 def summary_bars(rows, path, title=None):
@@ -43,8 +47,7 @@ def summary_bars(rows, path, title=None):
     ax.legend()
     if title:
         ax.set_title(title)
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    save_png(fig, path)
 
 
 def training_curves(rows, path):
@@ -64,5 +67,135 @@ def training_curves(rows, path):
         axes[1].set_xlabel("epoch")
         axes[1].set_ylabel("validation PSNR on Y (dB)")
         axes[1].legend()
+    save_png(fig, path)
+
+
+def save_png(fig, path, palette=False):
+    """Render ``fig`` and write it as a PNG at ``path``, atomically.
+
+    ``palette``: store at most 256 colours (8-bit indexed PNG) instead of RGBA: 3-4x smaller for
+    pictures of gray maps and a few colours, which is what the docs commit.
+    """
     with atomic_write(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+        if not palette:
+            fig.savefig(tmp, format="png", dpi=fig.dpi)
+            return
+        from PIL import Image
+
+        fig.canvas.draw()
+        rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+        Image.fromarray(rgb).quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE) \
+            .save(tmp, format="PNG", optimize=True)
+
+
+def mosaic(tiles, columns, gap=1):
+    """``(n, h, w)`` tiles -> one ``(rows·(h+gap)-gap, columns·(w+gap)-gap)`` float image, tiles
+    placed row by row; the gaps and unused cells are NaN, which the pictures draw as background."""
+    tiles = np.asarray(tiles, dtype=np.float64)
+    n, h, w = tiles.shape
+    rows = -(-n // columns)
+    out = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap), np.nan)
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, columns)
+        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tile
+    return out
+
+
+def normalise_each(tiles):
+    """``(n, h, w)`` -> each tile scaled to [0, 1] by its own minimum and maximum (a flat tile -> 0).
+
+    Filters and feature maps differ in range by orders of magnitude; one scale for all would show
+    a few and black out the rest. The paper's filter figure is drawn the same way.
+    """
+    tiles = np.asarray(tiles, dtype=np.float64)
+    lo = tiles.min(axis=(1, 2), keepdims=True)
+    span = tiles.max(axis=(1, 2), keepdims=True) - lo
+    return np.divide(tiles - lo, span, out=np.zeros_like(tiles), where=span > 0)
+
+
+# Layout in screen pixels, so that every image pixel is exactly ``zoom`` screen pixels: resampling
+# (what a figure in inches does) would blur the very detail super-resolution is about.
+_DPI, _GAP, _LABEL, _TITLE = 100, 6, 20, 26
+
+
+def _pixel_figure(width, height):
+    fig = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _image_axes(fig, image, left, top, zoom, **imshow):
+    """An axes showing ``image`` with its top-left corner at pixel ``(left, top)`` of ``fig``."""
+    width, height = fig.bbox.width, fig.bbox.height
+    h, w = image.shape[:2]
+    ax = fig.add_axes((left / width, 1 - (top + h * zoom) / height, w * zoom / width, h * zoom / height))
+    ax.imshow(image, interpolation="nearest", **imshow)
+    ax.set_axis_off()
+    return ax
+
+
+def _grid_picture(image, path, title, zoom, cmap="gray"):
+    """One mosaic, NaN gaps white, under a title: the filter and feature-map pictures."""
+    h, w = image.shape
+    zoom = max(zoom, 256 // w)  # a single small map still makes a picture one can see
+    fig = _pixel_figure(max(w * zoom, 8 * len(title)) + 2 * _GAP, h * zoom + _TITLE + _GAP)
+    cmap = matplotlib.colormaps[cmap].with_extremes(bad="white")
+    _image_axes(fig, image, (fig.bbox.width - w * zoom) // 2, _TITLE, zoom, cmap=cmap, vmin=0, vmax=1)
+    fig.text(0.5, 1 - _TITLE / 2 / fig.bbox.height, title, ha="center", va="center", fontsize=11)
+    save_png(fig, path, palette=True)
+
+
+def filter_grid(kernel, path, columns=8, zoom=4, title=None):
+    """A layer's filters, as the paper's figure of first-layer filters: ``kernel (f, f, 1, n)`` ->
+    ``n`` f×f tiles, ``columns`` to a row, each scaled by its own range (gray: its smallest weight
+    black, its largest white). Only one-channel filters (the luma network's first layer) are drawn."""
+    kernel = np.asarray(kernel)
+    if kernel.ndim != 4 or kernel.shape[2] != 1:
+        raise NpsrcnnError(f"filter_grid draws one-channel filters (f, f, 1, n); got a kernel {kernel.shape}")
+    f1, f2, _, n = kernel.shape
+    tiles = normalise_each(kernel[:, :, 0, :].transpose(2, 0, 1))  # (n, f1, f2)
+    _grid_picture(mosaic(tiles, min(columns, n)), path, title or f"layer 1: {n} filters of {f1}x{f2}", zoom)
+
+
+def feature_maps(maps, path, columns=8, zoom=1, title=None):
+    """A layer's output ``(H, W, C)`` -> ``C`` maps, ``columns`` to a row, each scaled by its own range.
+
+    Dark is little response and white the map's strongest; a map black everywhere is a filter that
+    never fired on this image (a "dead" ReLU).
+    """
+    maps = np.asarray(maps)
+    if maps.ndim != 3:
+        raise NpsrcnnError(f"feature_maps takes one layer's output (H, W, C); got shape {maps.shape}")
+    h, w, c = maps.shape
+    tiles = normalise_each(maps.transpose(2, 0, 1))  # (c, h, w)
+    _grid_picture(mosaic(tiles, min(columns, c), gap=2), path, title or f"{c} feature maps of {h}x{w}", zoom)
+
+
+def image_row(panels, path, zoom=2, title=None, cmap="gray", vmax=None, colorbar=None):
+    """``panels``: ``[(label, image), ...]`` of one size, drawn pixel for pixel (``zoom`` screen pixels
+    each) in a row, labels beneath: crops of an image at the steps of a pipeline.
+
+    uint8/uint16 and float-in-[0, 1] images are shown as they are (gray for ``(H, W)``). With ``vmax``,
+    ``(H, W)`` panels are values from 0 to ``vmax`` in ``cmap`` (error maps), and ``colorbar`` labels a
+    colour bar at the right.
+    """
+    h, w = panels[0][1].shape[:2]
+    lines = max(label.count("\n") + 1 for label, _ in panels)
+    bar = 70 if colorbar else 0
+    top = _TITLE if title else _GAP
+    fig = _pixel_figure(len(panels) * (w * zoom + _GAP) + _GAP + bar, top + h * zoom + _LABEL * lines + _GAP)
+    for k, (label, img) in enumerate(panels):
+        if img.shape[:2] != (h, w):
+            raise NpsrcnnError(f"panel {label!r} is {img.shape[:2]}; the first is {(h, w)}")
+        limit = vmax if vmax is not None else np.iinfo(img.dtype).max if np.issubdtype(img.dtype, np.integer) else 1
+        left = _GAP + k * (w * zoom + _GAP)
+        ax = _image_axes(fig, img, left, top, zoom, cmap=cmap if img.ndim == 2 else None, vmin=0, vmax=limit)
+        fig.text((left + w * zoom / 2) / fig.bbox.width, 1 - (top + h * zoom + 3) / fig.bbox.height, label,
+                 ha="center", va="top", fontsize=10)
+    if colorbar:
+        cax = fig.add_axes(((fig.bbox.width - bar + 8) / fig.bbox.width, 1 - (top + h * zoom) / fig.bbox.height,
+                            12 / fig.bbox.width, h * zoom / fig.bbox.height))
+        fig.colorbar(ax.images[0], cax=cax, label=colorbar)
+    if title:
+        fig.text(0.5, 1 - _TITLE / 2 / fig.bbox.height, title, ha="center", va="center", fontsize=11)
+    save_png(fig, path, palette=True)

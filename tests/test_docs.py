@@ -1,18 +1,47 @@
-"""Every Python snippet in the README runs, so none can go stale."""
+"""Every Python snippet in the README and in docs/ runs, so none can go stale; the pictures the docs
+show are the ones ``make docs-images`` draws.
+
+The snippets of one file run in order in one namespace (a later one uses an earlier one's names),
+in a temporary folder. Each is compiled at its own line of the Markdown file, so a failure's
+traceback points into the document.
+"""
 import re
 from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-SNIPPETS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+from npsrcnn import SRCNN
+from npsrcnn.explain import output_files
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+WALKTHROUGH = ROOT / "docs" / "how-srcnn-works.md"
 
 
-def test_readme_has_snippets():
-    assert SNIPPETS
+def snippets(path):
+    """``[(line, code), ...]``: each ```python block and the line of the file it starts on."""
+    text = path.read_text()
+    return [(text.count("\n", 0, m.start(1)), m.group(1)) for m in re.finditer(r"```python\n(.*?)```", text, re.S)]
 
 
-@pytest.mark.parametrize("index", range(len(SNIPPETS)))
-def test_readme_snippet_runs(index, tmp_path, monkeypatch):
+def test_the_walkthrough_is_found_and_has_snippets():
+    assert WALKTHROUGH in DOCUMENTS
+    assert all(snippets(doc) for doc in DOCUMENTS)
+
+
+@pytest.mark.parametrize("doc", DOCUMENTS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_snippets_run_in_order(doc, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    exec(compile(SNIPPETS[index], f"README.md snippet {index + 1}", "exec"), {})
+    namespace = {"__name__": "__snippets__"}
+    for line, code in snippets(doc):
+        exec(compile("\n" * line + code, str(doc), "exec"), namespace)
+
+
+def test_the_walkthrough_shows_every_picture_explain_draws():
+    text = WALKTHROUGH.read_text()
+    shown = set(re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text))
+    drawn = {f"img/{path.name}" for path in output_files("img", SRCNN.build("9-1-5", (2, 2)))}
+    assert shown == drawn
+    assert all((WALKTHROUGH.parent / name).is_file() for name in shown)
+    assert "make docs-images" in text
+    assert "docs-images:" in (ROOT / "Makefile").read_text()

@@ -43,6 +43,24 @@ def test_input_layouts_and_dtypes():
     np.testing.assert_allclose(as64, single, atol=1e-5)
 
 
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_activations_are_each_layers_output_as_keras_computes_it(keras, backend):
+    model = small_model()  # 9-3-5 / 8-4, valid-same-valid
+    luma = real_luma(40, 36)
+    twin = keras_twin(model)
+    expected = keras.Model(twin.inputs, [layer.output for layer in twin.layers]).predict(luma[None, :, :, None],
+                                                                                      verbose=0)
+    single = model.activations(luma, backend=backend)
+    batch = model.activations(luma[None, :, :, None], backend=backend)
+    assert [a.shape for a in single] == [(32, 28, 8), (32, 28, 4), (28, 24, 1)]
+    assert [a.shape for a in batch] == [(1, 32, 28, 8), (1, 32, 28, 4), (1, 28, 24, 1)]
+    for got, want, whole in zip(single, expected, batch):
+        assert np.abs(got - want[0]).max() <= 1e-5
+        np.testing.assert_array_equal(got, whole[0])
+    assert single[0].min() == 0 and single[1].min() == 0  # after the ReLU: the maps the pictures show
+    np.testing.assert_array_equal(single[-1][:, :, 0], model.forward(luma, backend=backend))
+
 def test_any_channel_count():
     model = SRCNN.build("3-1-3", (6, 5), padding="same", channels=3)
     out = model.forward(np.random.default_rng(0).random((2, 9, 8, 3), dtype=np.float32), backend="cpu")

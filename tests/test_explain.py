@@ -1,0 +1,96 @@
+"""Looking inside SRCNN: the unrolled pipeline equals predict, the pictures are written, the command works."""
+import numpy as np
+import pytest
+import skimage.data
+
+from npsrcnn import NpsrcnnError, SRCNN, predict, psnr, read_image, shipped_scales, write_image
+from npsrcnn.explain import BUILTIN_CROP, explain, output_files, pipeline
+from npsrcnn.viz import filter_grid, image_row, mosaic, normalise_each
+
+from helpers import assert_one_line_error, run_cli, small_model
+
+FACE = skimage.data.astronaut()[60:150, 150:250]  # 90x100: modcrop keeps 90x99 at x3
+
+
+@pytest.mark.parametrize("image", [FACE, FACE[..., 1], FACE.astype(np.uint16) * 257], ids=["rgb", "gray", "uint16"])
+def test_the_unrolled_pipeline_is_predict(image):
+    model = small_model(seed=3)
+    steps = pipeline(image, 3, model, backend="numpy")
+    assert steps["original"].shape[:2] == steps["degraded"].shape[:2] == steps["luma"].shape == (90, 99)
+    assert steps["degraded"].dtype == steps["recombined"].dtype == image.dtype
+    assert steps["restored"].shape == (90, 99) and steps["restored"].dtype == np.float32
+    np.testing.assert_array_equal(steps["recombined"], predict(steps["degraded"], scale=1, weights=model,
+                                                               backend="numpy"))
+    assert psnr(steps["original"], steps["degraded"], 3) < 40  # the degradation does degrade
+
+
+def test_explain_writes_every_picture(tmp_path):
+    model = SRCNN.build("9-1-5", (16, 8), seed=1)
+    result = explain(tmp_path / "out", scale=2, weights=model, backend="numpy")
+    files = output_files(tmp_path / "out", model)
+    assert result["files"] == files and [f.name for f in files] == [
+        "filters.png", "stages.png", "error.png", "maps1.png", "maps2.png", "maps3.png"]
+    assert result["crop"] == BUILTIN_CROP
+    pictures = {f.name: read_image(f) for f in files}
+    assert all(p.ndim == 3 and p.dtype == np.uint8 for p in pictures.values())
+    # pixel for pixel: five 128x128 panels zoomed twice side by side; 16 maps of 64+4 px, 8 to a row
+    assert pictures["stages.png"].shape[1] > 5 * 2 * 128 > pictures["stages.png"].shape[0]
+    assert pictures["maps1.png"].shape[1] >= 8 * 68 and pictures["maps1.png"].shape[0] >= 2 * 68
+    assert sum(f.stat().st_size for f in files) < 600_000  # palette PNGs: small enough to commit
+    steps = pipeline(skimage.data.astronaut(), 2, model, backend="numpy")
+    assert result["psnr"] == {"bicubic": psnr(steps["original"], steps["degraded"], 2, y_channel=True),
+                              "srcnn": psnr(steps["original"], steps["recombined"], 2, y_channel=True)}
+    before = files[0].read_bytes()
+    with pytest.raises(NpsrcnnError, match="filters.png: exists"):
+        explain(tmp_path / "out", scale=2, weights=model, backend="numpy")
+    assert files[0].read_bytes() == before
+
+
+def test_explain_checks_crop_and_model(tmp_path):
+    with pytest.raises(NpsrcnnError, match="does not fit"):
+        explain(tmp_path, image=FACE, weights=small_model(), crop=(0, 0, 120), backend="numpy")
+    with pytest.raises(NpsrcnnError, match="luma network"):
+        explain(tmp_path, weights=SRCNN.build("3-1-3", (4, 2), channels=3), backend="numpy")
+    assert not list(tmp_path.iterdir())
+
+
+def test_mosaic_and_normalisation():
+    tiles = np.arange(5 * 2 * 3, dtype=float).reshape(5, 2, 3)
+    grid = mosaic(tiles, columns=2, gap=1)
+    assert grid.shape == (3 * 3 - 1, 2 * 4 - 1)
+    np.testing.assert_array_equal(grid[3:5, 4:7], tiles[3])  # row 1, column 1
+    assert np.isnan(grid[2]).all() and np.isnan(grid[:, 3]).all() and np.isnan(grid[6:, 4:]).all()
+    scaled = normalise_each(np.stack([tiles[0] * -7, np.full((2, 3), 4.0)]))
+    assert scaled[0].min() == 0 and scaled[0].max() == 1 and scaled[0, 0, 0] == 1  # largest weight white
+    assert not scaled[1].any()  # a flat tile: no contrast to show
+
+
+def test_pictures_refuse_what_they_cannot_draw(tmp_path):
+    with pytest.raises(NpsrcnnError, match="one-channel filters"):
+        filter_grid(np.zeros((3, 3, 4, 2)), tmp_path / "f.png")
+    with pytest.raises(NpsrcnnError, match="panel 'b'"):
+        image_row([("a", FACE), ("b", FACE[:10])], tmp_path / "r.png")
+    assert not list(tmp_path.iterdir())
+
+
+def test_explain_command(tmp_path):
+    small_model().save(tmp_path / "w.h5")
+    write_image(tmp_path / "face.png", FACE)
+    out = tmp_path / "pictures"
+    result = run_cli("explain", tmp_path / "face.png", "-o", out, "-s", 2, "--weights", tmp_path / "w.h5")
+    assert result.returncode == 0, result.stderr
+    assert "PSNR on Y" in result.stdout and "crop 90 px at (0, 5)" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["error.png", "filters.png", "maps1.png", "maps2.png",
+                                                     "maps3.png", "stages.png"]
+    assert_one_line_error(run_cli("explain", tmp_path / "face.png", "-o", out, "--weights", tmp_path / "w.h5"),
+                          "filters.png", "exists")
+    args = ["explain", tmp_path / "face.png", "-o", out, "--weights", tmp_path / "w.h5", "--overwrite"]
+    assert run_cli(*args).returncode == 0
+
+
+def test_explain_without_weights_is_one_line_naming_them(tmp_path):
+    scale = max(shipped_scales(), default=1) + 1  # a scale with no shipped weights, whatever ships
+    result = run_cli("explain", "-o", tmp_path / "pictures", "-s", scale)
+    assert result.returncode == 1
+    assert_one_line_error(result, f"no shipped weights for x{scale}", "--weights")
+    assert not (tmp_path / "pictures").exists()
