@@ -6,6 +6,7 @@ import skimage.data
 
 from npsrcnn import (NpsrcnnError, degrade, from_float, modcrop, read_image, rgb_to_y, rgb_to_ycbcr, shave,
                      to_float, write_image, ycbcr_to_rgb)
+from npsrcnn.resize import resize_window
 
 ASTRONAUT = skimage.data.astronaut()
 
@@ -109,3 +110,20 @@ def test_degrade_keeps_a_channel_axis_and_rejects_tiny_images():
     assert degrade(ASTRONAUT[:30, :30, :1], 2).shape == (30, 30, 1)
     with pytest.raises(NpsrcnnError, match="too small"):
         degrade(ASTRONAUT[:2, :9], 3)
+
+
+@pytest.mark.parametrize("img,size", [(ASTRONAUT[:60, :70], (180, 210)), (ASTRONAUT[:7, :5, 1], (17, 11)),
+                                      (ASTRONAUT[:1, :1], (3, 3)), (ASTRONAUT[:100, :90], (37, 41)),
+                                      (ASTRONAUT[:50, :50].astype(np.uint16) * 257, (50, 125))])
+def test_resize_window_is_opencv_bicubic_and_any_window_is_the_whole(img, size):
+    """Up, down, one axis alone, 1x1, gray and 16-bit: cv2.resize on the float image to float32
+    rounding; and every window, odd ones included, bit for bit the same pixels as the whole."""
+    whole = resize_window(img, size, slice(None), slice(None))
+    expected = cv2.resize(to_float(img), size[::-1], interpolation=cv2.INTER_CUBIC)
+    assert whole.dtype == np.float32 and whole.shape == expected.shape
+    assert np.abs(whole - expected).max() <= 1e-6
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        r0, c0 = rng.integers(0, size[0]), rng.integers(0, size[1])
+        r1, c1 = rng.integers(r0 + 1, size[0] + 1), rng.integers(c0 + 1, size[1] + 1)
+        np.testing.assert_array_equal(resize_window(img, size, slice(r0, r1), slice(c0, c1)), whole[r0:r1, c0:c1])
