@@ -3,34 +3,38 @@ from the kernel (``ru_maxrss``), so nothing measured before (or freed since) hid
 
     python benchmarks/memory.py [--cases 3840x2160:2 1920x1080:3] [--arch 9-3-5:128-64] [--tile auto]
 
-Per case: the resident set after importing npsrcnn and compiling (running) every kernel on a small
-image ("base"), the peak while upscaling a random RGB image of that size ("peak"), and for scale the
+Per case: the resident set after importing npsrcnn and running every kernel once on a small image
+("base"), the peak while upscaling a random RGB image of that size ("peak"), and for scale the
 untiled network's widest layer input + output at the output's size ("untiled"), which is what
 ``tile=0`` would have to hold at once. The image is noise: memory does not depend on content.
+
+The peak is ``VmHWM``, reset once the kernels are loaded, not ``ru_maxrss``: Linux carries the
+parent's resident size into ``ru_maxrss`` across fork and exec, so a child of a large process (a
+test session with TensorFlow loaded) would report the parent's size.
 """
 import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 
 MIB = 1 << 20
 
 
-def rss_bytes():
-    """This process's resident set now, from /proc (Linux)."""
+def status_bytes(field):
+    """A memory figure of this process from /proc/self/status (VmRSS now, VmHWM its peak), in bytes."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def peak_rss_bytes():
-    """This process's peak resident set so far (Linux reports ``ru_maxrss`` in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def reset_peak():
+    """Start VmHWM again from the current resident set (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def child(width, height, scale, arch, tile):
@@ -42,12 +46,13 @@ def child(width, height, scale, arch, tile):
     sizes, filters = arch.split(":")
     model = npsrcnn.SRCNN.build(sizes, tuple(int(f) for f in filters.split("-")))
     npsrcnn.predict(np.zeros((40, 40, 3), np.uint8), scale=scale, weights=model)  # load or compile every kernel
-    base = rss_bytes()
+    reset_peak()
+    base = status_bytes("VmRSS")
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
     out = npsrcnn.predict(image, scale=scale, weights=model, tile=None if tile == "auto" else int(tile))
     widest = max(l.kernel.shape[2] + l.kernel.shape[3] for l in model.layers)
-    print(json.dumps({"base": base, "peak": peak_rss_bytes(), "output": list(out.shape),
+    print(json.dumps({"base": base, "peak": status_bytes("VmHWM"), "output": list(out.shape),
                       "untiled": out.shape[0] * out.shape[1] * widest * 4}))
 
 
