@@ -17,3 +17,25 @@ def atomic_write(path):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sweep_partials(folder):
+    """Remove the temporaries ``atomic_write`` left in ``folder`` when its process was killed (those of
+    processes still running are theirs to finish). Returns the paths removed."""
+    removed = []
+    for tmp in Path(folder).glob(".*.partial"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

@@ -1,34 +1,50 @@
 """The ``npsrcnn`` command: argument parsing only; every command is a thin call into the library.
 
-Errors in the user's input print one line, ``npsrcnn: <file or option>: <problem>``, and exit 1.
+Errors in the user's input print one line, ``npsrcnn: <file or option>: <problem>``, and exit 1;
+a command returns its exit code (``upscale --keep-going`` gives 1 when some file failed).
 """
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
 from npsrcnn.errors import NpsrcnnError
 
 def cmd_upscale(args):
-    from npsrcnn.image import read_image, write_image
+    from tqdm import tqdm
+
+    from npsrcnn import batch
     from npsrcnn.predict import predict
     from npsrcnn.weights import resolve_model
 
-    inputs = _image_files(Path(args.input))
-    out_dir = Path(args.output)
+    jobs, warnings = batch.plan(args.input, args.output, args.scale, args.suffix, args.ext, args.recursive)
+    for message in warnings:
+        print(f"warning: {message}", file=sys.stderr)
     model = resolve_model(args.weights, args.scale)
-    targets = [(src, out_dir / f"{src.stem}_x{args.scale}{src.suffix.lower()}") for src in inputs]
-    resolved_inputs = {src.resolve() for src in inputs}
-    for src, dst in targets:
-        if dst.resolve() in resolved_inputs:
-            raise NpsrcnnError(f"{dst}: would overwrite an input; choose another output folder")
-        if dst.exists() and not args.overwrite:
-            raise NpsrcnnError(f"{dst}: exists (use --overwrite to replace it)")
-    _make_dir(out_dir)
-    for src, dst in targets:
-        img = read_image(src)
-        write_image(dst, predict(img, scale=args.scale, weights=model, backend=args.backend))
-        print(f"{src} -> {dst}")
+    batch.prepare_output(jobs)
+
+    def upscale(image):  # a second progress bar, over tiles, for images of more than one
+        bar = None
+
+        def progress(done, total):
+            nonlocal bar
+            if total > 1:
+                bar = bar or tqdm(total=total, unit="tile", leave=False, disable=None)
+                bar.update(1)
+        try:
+            return predict(image, scale=args.scale, weights=model, backend=args.backend, tile=args.tile,
+                           progress=progress)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    files = tqdm(jobs, unit="file", disable=None)  # progress bars only on a terminal
+    summary = batch.run(files, upscale, overwrite=args.overwrite, keep_going=args.keep_going, say=tqdm.write,
+                        warn=lambda message: tqdm.write(f"npsrcnn: {message}", file=sys.stderr))
+    files.close()
+    print(f"{summary.line()}; outputs in {args.output}")
+    return 1 if summary.failed else 0
 
 
 def cmd_degrade(args):
@@ -122,26 +138,6 @@ def cmd_explain(args):
     print("wrote " + ", ".join(str(f) for f in result["files"]))
 
 
-def _image_files(path):
-    from npsrcnn.image import list_images
-
-    if path.is_dir():
-        images, skipped = list_images(path)
-        for message in skipped:
-            print(f"warning: {message}", file=sys.stderr)
-        return images
-    if not path.exists():
-        raise NpsrcnnError(f"{path}: no such file or folder")
-    return [path]
-
-
-def _make_dir(path):
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise NpsrcnnError(f"{path}: cannot create output folder ({e.strerror})") from None
-
-
 def _scale(text):
     try:
         value = float(text)
@@ -150,6 +146,16 @@ def _scale(text):
     if value <= 0:
         raise argparse.ArgumentTypeError(f"scale must be positive, got {text}")
     return int(value) if value == int(value) else value
+
+
+def _tile(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"tile {text!r} is not a whole number of pixels (0: untiled)")
+    return value
 
 
 def build_parser():
@@ -162,12 +168,21 @@ def build_parser():
         p.add_argument("--threads", type=int, metavar="N",
                        help="threads for the kernels and BLAS (default: all cores)")
 
-    p = sub.add_parser("upscale", help="upscale an image or a folder of images")
+    p = sub.add_parser("upscale", help="upscale an image or a folder of images",
+                       description="Upscale images with SRCNN: OUT/NAME{suffix}.EXT for each input; existing "
+                                   "outputs are skipped, so a re-run finishes what a stopped one left.")
     p.add_argument("-i", "--input", required=True, help="image file or folder")
     p.add_argument("-o", "--output", required=True, help="output folder (created)")
     p.add_argument("-s", "--scale", type=_scale, default=3)
     p.add_argument("--weights", help="Keras .h5/.weights.h5/.keras file (default: shipped for the scale)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("-r", "--recursive", action="store_true", help="also images in subfolders (mirrored in OUT)")
+    p.add_argument("--suffix", default="_x{scale}", help="added to each name (default: %(default)s)")
+    p.add_argument("--ext", default="auto", help="output format: auto (the input's, or png where it cannot store "
+                   "the result) or one of png, tif, tiff, bmp, jpg, jpeg, webp, ppm, pgm")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
+    p.add_argument("--keep-going", action="store_true", help="report a bad file and go on; exit 1 at the end")
+    p.add_argument("--tile", type=_tile, metavar="N", help="output tiles of NxN pixels (default: sized to a memory "
+                   "budget; 0: the whole image at once)")
     backend_option(p)
     p.set_defaults(func=cmd_upscale)
 
@@ -256,6 +271,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # a kill ends like Ctrl-C: temporaries removed, one line
     try:
         if getattr(args, "threads", None) is not None:
             if args.threads < 1:
@@ -263,7 +279,7 @@ def main(argv=None):
             from npsrcnn.kernels.threads import set_threads
 
             set_threads(args.threads)
-        args.func(args)
+        return args.func(args) or 0
     except NpsrcnnError as e:
         print(f"npsrcnn: {e}", file=sys.stderr)
         return 1
@@ -279,7 +295,10 @@ def main(argv=None):
         print(f"npsrcnn: internal error: {type(e).__name__}: {e} (set NPSRCNN_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return 70
-    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -126,9 +126,15 @@ class SRCNN:
     @property
     def receptive_field(self):
         """Input pixels that one output pixel sees, per axis: ``(sum(kh) - n + 1, sum(kw) - n + 1)``."""
-        n = len(self.layers)
-        return (sum(l.kernel.shape[0] for l in self.layers) - n + 1,
-                sum(l.kernel.shape[1] for l in self.layers) - n + 1)
+        top, bottom, left, right = self.margin
+        return top + bottom + 1, left + right + 1
+
+    @property
+    def margin(self):
+        """The receptive field around an output pixel ``(top, bottom, left, right)``: every layer's
+        half-kernel, summed whatever its padding (a tile needs this much input beyond itself)."""
+        return tuple(int(sum(s)) for s in zip(*(pad_split(l.kernel.shape[0]) + pad_split(l.kernel.shape[1])
+                                                for l in self.layers)))
 
     def describe(self):
         """One line, e.g. ``9-3-5 / 128-64, padding valid-same-valid, relu-relu-linear``."""

@@ -1,30 +1,36 @@
 """The inference path, step by step:
 
-    image --to float--> RGB in [0, 1] --bicubic x scale--> --to YCbCr--> luma --edge-pad--> SRCNN
+    image --bicubic x scale--> RGB in [0, 1] --to YCbCr--> luma --edge-pad--> SRCNN
           --> restored luma + bicubic chroma --to RGB--> clip, round --> image of the input's dtype
 
 Only the luma goes through the network (the paper's choice: the eye sees detail in brightness;
-chroma is smooth enough for bicubic).
+chroma is smooth enough for bicubic). The path runs one output tile at a time (``npsrcnn.tiling``),
+from the bicubic on: memory holds the input, the output and one tile's work, whatever the size.
 """
+import operator
 import os
 
 import numpy as np
 
 from npsrcnn.color import rgb_to_ycbcr, ycbcr_to_rgb
 from npsrcnn.errors import NpsrcnnError
-from npsrcnn.image import check_pixel_type, from_float, read_image, to_float
-from npsrcnn.resize import resize, upscaled_size
+from npsrcnn.image import check_pixel_type, from_float, read_image
+from npsrcnn.resize import resize_window, upscaled_size
+from npsrcnn.tiling import auto_tile, forward_tile, input_window, tile_grid
 from npsrcnn.weights import resolve_model
 
 YCBCR = "matlab"  # the paper's luma, which the shipped weights are trained on
 
 
-def predict(image, scale=3, weights=None, backend="auto"):
+def predict(image, scale=3, weights=None, backend="auto", tile=None, progress=None):
     """Upscale (``scale > 1``) or restore (``scale = 1``) an image with SRCNN.
 
     ``image``: a path, or an array ``(H, W)`` or ``(H, W, 1)`` gray, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA, uint8,
     uint16 or float in [0, 1]. Returns ``(round(H*scale), round(W*scale)[, C])`` in the input's dtype.
     ``weights``: an ``SRCNN``, a weights file, or None for the shipped weights of ``scale``.
+    ``tile``: side of the output tiles the image is computed in; None sizes them to a memory budget
+    (``tiling.auto_tile``), 0 computes the whole image at once. The result is the same either way.
+    ``progress``: called as ``progress(tiles_done, tiles_total)`` after each tile.
     Alpha, if any, is resized by bicubic alone.
     """
     img = read_image(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
@@ -35,33 +41,61 @@ def predict(image, scale=3, weights=None, backend="auto"):
     model = resolve_model(weights, scale)
     if model.channels != 1 or model.layers[-1].kernel.shape[3] != 1:
         raise NpsrcnnError(f"predict runs a luma network (1 -> 1 channels); this one is {model.describe()}")
-    pixels = to_float(img)
+    tile = auto_tile(model) if tile is None else _check_tile(tile)
     size = upscaled_size(img.shape, scale)
-    if size != img.shape[:2]:
-        pixels = resize(pixels, size, "bicubic")
-    color, alpha = (pixels[..., :3], pixels[..., 3:]) if pixels.ndim == 3 and pixels.shape[2] == 4 \
-        else (pixels, None)
-    if color.ndim == 2:
-        out = run_on_luma(model, color, backend)
-    else:
-        ycbcr = rgb_to_ycbcr(color, YCBCR)
-        ycbcr[..., 0] = run_on_luma(model, ycbcr[..., 0], backend)
-        out = ycbcr_to_rgb(ycbcr, YCBCR)
-    if alpha is not None:
-        out = np.concatenate([out, alpha], axis=2)
-    out = from_float(out, img.dtype)
+    if min(size) < 1:
+        raise NpsrcnnError(f"image of {img.shape[0]}x{img.shape[1]} pixels scaled by {scale} has no pixels left")
+    out = np.empty(size + img.shape[2:], img.dtype)
+    grid = tile_grid(size, tile)
+    for done, (rows, cols) in enumerate(grid, start=1):
+        window = input_window(model, rows, cols, size)
+        pixels = resize_window(img, size, *window)
+        color, alpha = (pixels[..., :3], pixels[..., 3:]) if pixels.ndim == 3 and pixels.shape[2] == 4 \
+            else (pixels, None)
+        ycbcr = rgb_to_ycbcr(color, YCBCR) if color.ndim == 3 else None
+        luma = color if ycbcr is None else ycbcr[..., 0]
+        restored = (forward_tile(model, luma, rows, cols, size, backend) if tile
+                    else run_on_luma(model, luma, backend, tile=0))
+        inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip((rows, cols), window))
+        if ycbcr is not None:
+            ycbcr = ycbcr[inner]
+            ycbcr[..., 0] = restored
+            restored = ycbcr_to_rgb(ycbcr, YCBCR)
+        if alpha is not None:
+            restored = np.concatenate([restored, alpha[inner]], axis=2)
+        out[rows, cols] = from_float(restored, img.dtype)
+        if progress is not None:
+            progress(done, len(grid))
     return out[:, :, None] if keep_channel_axis else out
 
 
-def run_on_luma(model, luma, backend="auto"):
+def run_on_luma(model, luma, backend="auto", tile=None):
     """``(H, W)`` float -> ``(H, W)`` float32: the network on a luma plane, keeping its size.
 
     The plane is first padded by edge replication with exactly the pixels the valid layers will
-    remove (``model.shrink``), so the output lines up with the input pixel for pixel.
+    remove (``model.shrink``), so the output lines up with the input pixel for pixel. ``tile`` as in
+    ``predict``; 0 runs the whole padded plane through ``model.forward``, the reference tiles match.
     """
-    top, bottom, left, right = model.shrink
-    padded = np.pad(luma.astype(np.float32), ((top, bottom), (left, right)), mode="edge")
-    return model.forward(padded, backend=backend)
+    tile = auto_tile(model) if tile is None else _check_tile(tile)
+    if tile == 0:
+        top, bottom, left, right = model.shrink
+        padded = np.pad(luma.astype(np.float32), ((top, bottom), (left, right)), mode="edge")
+        return model.forward(padded, backend=backend)
+    out = np.empty(luma.shape, np.float32)
+    for rows, cols in tile_grid(luma.shape, tile):
+        window = luma[input_window(model, rows, cols, luma.shape)]
+        out[rows, cols] = forward_tile(model, window, rows, cols, luma.shape, backend)
+    return out
+
+
+def _check_tile(tile):
+    try:
+        side = operator.index(tile)
+    except TypeError:
+        side = -1
+    if side < 0:
+        raise NpsrcnnError(f"tile must be a whole number of pixels (0: untiled), got {tile!r}")
+    return side
 
 
 def _check_image(img):

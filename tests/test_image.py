@@ -1,11 +1,18 @@
 """Image files, pixel scaling, colour conventions, modcrop/shave and degradation."""
+import io
+import struct
+import zlib
+
 import cv2
 import numpy as np
 import pytest
 import skimage.data
+from PIL import Image, ImageOps
 
 from npsrcnn import (NpsrcnnError, degrade, from_float, modcrop, read_image, rgb_to_y, rgb_to_ycbcr, shave,
                      to_float, write_image, ycbcr_to_rgb)
+from npsrcnn.image import PIXEL_MAX, WRITABLE
+from npsrcnn.resize import resize_window
 
 ASTRONAUT = skimage.data.astronaut()
 
@@ -44,12 +51,127 @@ def test_unreadable_files_are_clear_errors(tmp_path, content, message):
     assert str(path) in str(info.value)
 
 
+def test_a_png_missing_only_its_end_chunk_reads_whole_and_quietly(tmp_path, capfd):
+    """OpenCV refuses it, and libpng complains on file descriptor 2; Pillow has every pixel. The
+    complaint must not reach the terminal: the CLI's errors are one line."""
+    face = ASTRONAUT[90:150, 160:230]  # (whether libpng speaks depends on where its reads fall)
+    data = cv2.imencode(".png", face[..., ::-1])[1].tobytes()
+    (tmp_path / "cut.png").write_bytes(data[:-13])
+    np.testing.assert_array_equal(read_image(tmp_path / "cut.png"), face)
+    assert capfd.readouterr().err == ""
+
+
 def test_failed_writes_leave_nothing_behind(tmp_path):
     with pytest.raises(NpsrcnnError, match="does not exist"):
         write_image(tmp_path / "missing" / "x.png", ASTRONAUT)
-    with pytest.raises(NpsrcnnError, match="cannot encode"):
+    with pytest.raises(NpsrcnnError, match="cannot write '.nosuchformat'"):
         write_image(tmp_path / "x.nosuchformat", ASTRONAUT)
+    with pytest.raises(NpsrcnnError, match=r"\.jpg cannot store a uint16 RGB image \(use .png, .tif, .tiff, .ppm\)"):
+        write_image(tmp_path / "x.jpg", DEEP)
+    with pytest.raises(NpsrcnnError, match=r"\.jpg cannot store a uint8 RGBA image"):
+        write_image(tmp_path / "x.jpg", RGBA)
     assert list(tmp_path.iterdir()) == []
+
+
+KINDS = {1: GRAY, 3: RGB, 4: RGBA}
+
+
+@pytest.mark.parametrize("suffix", sorted(WRITABLE))
+def test_writable_formats_keep_what_the_table_says(tmp_path, suffix):
+    """Each kind the table allows comes back with its channels and pixel type (lossy JPEG and WebP
+    near enough); each one it refuses would have come back changed, which is why it is refused."""
+    for channels, img in KINDS.items():
+        for dtype in (np.uint8, np.uint16):
+            pixels = img.astype(dtype) * (257 if dtype == np.uint16 else 1)
+            allowed = channels in WRITABLE[suffix][0] and np.dtype(dtype) in WRITABLE[suffix][1]
+            if allowed:
+                write_image(tmp_path / f"x{suffix}", pixels)
+                back = read_image(tmp_path / f"x{suffix}")
+                assert back.shape == pixels.shape and back.dtype == pixels.dtype, (channels, dtype)
+                assert np.abs(back.astype(float) - pixels).mean() < 0.02 * PIXEL_MAX[back.dtype]
+            else:
+                with pytest.raises(NpsrcnnError, match="cannot store"):
+                    write_image(tmp_path / f"x{suffix}", pixels)
+                ok, encoded = cv2.imencode(suffix, pixels)  # what the encoder would have done without the check
+                if ok:
+                    back = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
+                    assert back.shape != pixels.shape or back.dtype != pixels.dtype, (channels, dtype)
+
+
+def _pillow_bytes(img, fmt, **options):
+    buffer = io.BytesIO()
+    img.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def test_palette_gray_alpha_and_pillow_only_formats_read_as_pillow_shows_them(tmp_path):
+    """Pillow's own conversion is the oracle: a palette becomes RGB (RGBA with a transparent index),
+    gray + alpha becomes RGBA, and TGA (which OpenCV has no decoder for) goes through Pillow."""
+    palette = Image.fromarray(RGB).quantize(16)
+    cases = {"p.png": (palette, "PNG", {}, "RGB"), "p.gif": (palette, "GIF", {}, "RGB"),
+             "pt.png": (palette, "PNG", {"transparency": 3}, "RGBA"),
+             "la.png": (Image.fromarray(np.dstack([GRAY, GRAY[::-1]]), "LA"), "PNG", {}, "RGBA"),
+             "x.tga": (Image.fromarray(RGB), "TGA", {}, "RGB"), "a.tga": (Image.fromarray(RGBA), "TGA", {}, "RGBA")}
+    for name, (img, fmt, options, mode) in cases.items():
+        (tmp_path / name).write_bytes(_pillow_bytes(img, fmt, **options))
+        expected = np.asarray(Image.open(tmp_path / name).convert(mode))
+        np.testing.assert_array_equal(read_image(tmp_path / name), expected, err_msg=name)
+    assert read_image(tmp_path / "pt.png")[..., 3].min() == 0
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_exif_orientation_is_applied(tmp_path, orientation, mode):
+    """Every EXIF orientation, with and without alpha (OpenCV applies it only when it drops alpha):
+    the pixels come out as Pillow's ``exif_transpose`` shows them."""
+    img = Image.fromarray({"RGB": RGB, "RGBA": RGBA, "L": GRAY}[mode])
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    (tmp_path / "o.png").write_bytes(_pillow_bytes(img, "PNG", exif=exif.tobytes()))
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "o.png")))
+    np.testing.assert_array_equal(read_image(tmp_path / "o.png"), expected)
+
+
+def _tiff_with_orientation(data, orientation):
+    """A TIFF's bytes with an Orientation tag added: its first directory copied to the end, plus the tag."""
+    e = "<" if data[:2] == b"II" else ">"
+    ifd = struct.unpack(e + "I", data[4:8])[0]
+    n = struct.unpack(e + "H", data[ifd:ifd + 2])[0]
+    entries = [data[ifd + 2 + 12 * i:ifd + 14 + 12 * i] for i in range(n)]
+    entries = sorted(entries + [struct.pack(e + "HHIHH", 0x0112, 3, 1, orientation, 0)],
+                     key=lambda entry: struct.unpack(e + "H", entry[:2]))
+    start = len(data) + len(data) % 2
+    data = data + bytes(start - len(data)) + struct.pack(e + "H", n + 1) + b"".join(entries) + bytes(4)
+    return data[:4] + struct.pack(e + "I", start) + data[8:]
+
+
+def test_phone_jpeg_and_tiff_orientations(tmp_path):
+    """A JPEG stored sideways (orientation 6, as phones write them) comes out turned 90 degrees
+    clockwise. TIFFs with alpha: 8-bit ones keep their unpremultiplied colours (Pillow's decoder), and
+    16-bit ones, whose OpenCV decoder applies the orientation itself, are not turned twice."""
+    img = Image.fromarray(RGB)
+    exif = img.getexif()
+    exif[0x0112] = 6
+    (tmp_path / "phone.jpg").write_bytes(_pillow_bytes(img, "JPEG", exif=exif.tobytes(), quality=95))
+    stored = cv2.cvtColor(cv2.imread(str(tmp_path / "phone.jpg"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(read_image(tmp_path / "phone.jpg"), np.rot90(stored, k=-1))
+    (tmp_path / "a.tif").write_bytes(_pillow_bytes(Image.fromarray(RGBA), "TIFF", tiffinfo={0x0112: 6}))
+    np.testing.assert_array_equal(read_image(tmp_path / "a.tif"), np.rot90(RGBA, k=-1))
+    deep = RGBA.astype(np.uint16) * 257
+    write_image(tmp_path / "deep.tif", deep)
+    for orientation, upright in ((1, deep), (3, deep[::-1, ::-1]), (6, np.rot90(deep, k=-1))):
+        (tmp_path / "o.tif").write_bytes(_tiff_with_orientation((tmp_path / "deep.tif").read_bytes(), orientation))
+        np.testing.assert_array_equal(read_image(tmp_path / "o.tif"), upright)
+
+
+def test_a_header_claiming_too_many_pixels_is_refused_before_decoding(tmp_path):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    (tmp_path / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                                        + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b""))
+    with pytest.raises(NpsrcnnError, match=r"huge.png: header claims 100000x100000 pixels, more than"):
+        read_image(tmp_path / "huge.png")
 
 
 def test_float_conversion():
@@ -109,3 +231,20 @@ def test_degrade_keeps_a_channel_axis_and_rejects_tiny_images():
     assert degrade(ASTRONAUT[:30, :30, :1], 2).shape == (30, 30, 1)
     with pytest.raises(NpsrcnnError, match="too small"):
         degrade(ASTRONAUT[:2, :9], 3)
+
+
+@pytest.mark.parametrize("img,size", [(ASTRONAUT[:60, :70], (180, 210)), (ASTRONAUT[:7, :5, 1], (17, 11)),
+                                      (ASTRONAUT[:1, :1], (3, 3)), (ASTRONAUT[:100, :90], (37, 41)),
+                                      (ASTRONAUT[:50, :50].astype(np.uint16) * 257, (50, 125))])
+def test_resize_window_is_opencv_bicubic_and_any_window_is_the_whole(img, size):
+    """Up, down, one axis alone, 1x1, gray and 16-bit: cv2.resize on the float image to float32
+    rounding; and every window, odd ones included, bit for bit the same pixels as the whole."""
+    whole = resize_window(img, size, slice(None), slice(None))
+    expected = cv2.resize(to_float(img), size[::-1], interpolation=cv2.INTER_CUBIC)
+    assert whole.dtype == np.float32 and whole.shape == expected.shape
+    assert np.abs(whole - expected).max() <= 1e-6
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        r0, c0 = rng.integers(0, size[0]), rng.integers(0, size[1])
+        r1, c1 = rng.integers(r0 + 1, size[0] + 1), rng.integers(c0 + 1, size[1] + 1)
+        np.testing.assert_array_equal(resize_window(img, size, slice(r0, r1), slice(c0, c1)), whole[r0:r1, c0:c1])

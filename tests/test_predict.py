@@ -79,6 +79,7 @@ def test_scale_one_restores_at_the_same_size_and_paths_work(tmp_path):
 
 def test_images_smaller_than_the_receptive_field_still_work():
     assert predict(ASTRONAUT[:3, :2], scale=2, weights=small_model()).shape == (6, 4, 3)
+    assert predict(ASTRONAUT[:1, :1, 0], scale=3, weights=small_model(padding="replicate")).shape == (3, 3)
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -89,6 +90,9 @@ def test_images_smaller_than_the_receptive_field_still_work():
     (dict(image=ASTRONAUT, scale=3, weights=None), "no shipped weights for x3"),
     (dict(image=ASTRONAUT, scale=1, weights=None), "no shipped weights for scale 1"),
     (dict(image=ASTRONAUT, weights=SRCNN.build("3-3", (4,), channels=3)), "1 -> 1 channels"),
+    (dict(image=ASTRONAUT, tile=-1), "tile must be a whole number"),
+    (dict(image=ASTRONAUT, tile=2.5), "tile must be a whole number"),
+    (dict(image=ASTRONAUT[:2, :2], scale=0.2), "has no pixels left"),
 ])
 def test_bad_arguments_are_clear_errors(kwargs, message):
     kwargs.setdefault("weights", small_model())

@@ -1,0 +1,115 @@
+"""A corpus of bad and odd inputs, made here: each one through ``npsrcnn upscale`` gives one line
+naming the file and the reason, a non-zero exit, no traceback, and leaves no file behind."""
+import os
+import shutil
+import struct
+import zipfile
+import zlib
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+import skimage.data
+
+from npsrcnn import write_image
+
+from helpers import assert_one_line_error, run_cli, small_model
+
+FACE = skimage.data.astronaut()[90:150, 160:230]
+
+
+def _png_claiming(width, height):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(1000)))
+            + chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    bad = root / "bad"
+    bad.mkdir()
+    for suffix in (".png", ".jpg", ".bmp"):
+        encoded = cv2.imencode(suffix, FACE)[1].tobytes()
+        (bad / f"truncated{suffix}").write_bytes(encoded[:len(encoded) // 2])
+    (bad / "empty.png").write_bytes(b"")
+    (bad / "text.png").write_text("this is a text file, named .png\n")
+    (bad / "huge.png").write_bytes(_png_claiming(100000, 100000))
+    write_image(root / "face.png", FACE)
+    small_model().save(root / "good.h5")
+    shutil.copy(root / "good.h5", root / "shapes.h5")
+    with h5py.File(root / "shapes.h5", "r+") as f:  # the middle kernel (3, 3, 8, 4) stored as (3, 3, 8)
+        layer = f["model_weights/conv2d_2"]
+        del layer["conv2d_2/kernel:0"]
+        layer.create_dataset("conv2d_2/kernel:0", data=np.zeros((3, 3, 8), np.float32))
+    shutil.copy(root / "good.h5", root / "nan.h5")
+    with h5py.File(root / "nan.h5", "r+") as f:
+        f["model_weights/conv2d_1/conv2d_1/kernel:0"][0, 0, 0, 0] = np.nan
+    data = (root / "good.h5").read_bytes()
+    (root / "truncated.h5").write_bytes(data[:len(data) // 2])
+    with zipfile.ZipFile(root / "escape.keras", "w") as archive:
+        archive.writestr("config.json", "{}")
+        archive.writestr("model.weights.h5", data)
+        archive.writestr("../../outside.txt", "a member that would land outside the folder")
+    (root / "a-file").write_text("a file, where a folder should be")
+    return root
+
+
+IMAGES = [("truncated.png", "not a readable image"), ("truncated.jpg", "not a readable image"),
+          ("truncated.bmp", "not a readable image"), ("empty.png", "empty file"),
+          ("text.png", "not a readable image"), ("huge.png", "header claims 100000x100000 pixels"),
+          ("missing.png", "no such file")]
+WEIGHTS = [("shapes.h5", "layer conv2d_2 has weights of shapes (3, 3, 8)"), ("nan.h5", "NaN or infinite weights"),
+           ("truncated.h5", "unreadable weights file"), ("escape.keras", "'../../outside.txt' has an unsafe path"),
+           ("missing.h5", "no such weights file")]
+
+
+def _assert_nothing_written(root):
+    assert not any(p.is_file() for p in (root / "out").rglob("*"))  # nothing, if the folder exists at all
+    assert not list(root.rglob("*.partial")) and not (root / "outside.txt").exists()
+
+
+@pytest.mark.parametrize("name,reason", IMAGES)
+def test_bad_images(corpus, name, reason):
+    result = run_cli("upscale", "-i", corpus / "bad" / name, "-o", corpus / "out", "-s", 2,
+                     "--weights", corpus / "good.h5")
+    assert_one_line_error(result, name, reason)
+    _assert_nothing_written(corpus)
+
+
+@pytest.mark.parametrize("name,reason", WEIGHTS)
+def test_bad_weights(corpus, name, reason):
+    result = run_cli("upscale", "-i", corpus / "face.png", "-o", corpus / "out", "-s", 2, "--weights", corpus / name)
+    assert_one_line_error(result, name, reason)
+    _assert_nothing_written(corpus)
+
+
+def test_unwritable_output_folders(corpus):
+    args = ["upscale", "-i", corpus / "face.png", "-s", 2, "--weights", corpus / "good.h5", "-o"]
+    assert_one_line_error(run_cli(*args, corpus / "a-file" / "out"), "a-file/out", "cannot write there")
+    assert_one_line_error(run_cli(*args, "/proc/npsrcnn-out"), "/proc/npsrcnn-out", "cannot write there")
+    if os.geteuid() != 0:  # root writes into read-only folders regardless; /proc above stands in for it
+        locked = corpus / "locked"
+        locked.mkdir(mode=0o555)
+        assert_one_line_error(run_cli(*args, locked), "locked", "cannot write there")
+    _assert_nothing_written(corpus)
+
+
+def test_the_whole_corpus_with_keep_going(corpus, tmp_path):
+    """Every bad image in one folder beside a good one: one line each, the good one done, exit 1."""
+    folder = tmp_path / "in"
+    shutil.copytree(corpus / "bad", folder)
+    shutil.copy(corpus / "face.png", folder / "good.png")
+    result = run_cli("upscale", "-i", folder, "-o", tmp_path / "out", "-s", 2, "--weights", corpus / "good.h5",
+                     "--keep-going")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    expected = sorted((name, reason) for name, reason in IMAGES if name != "missing.png")
+    assert len(lines) == len(expected)
+    for line, (name, reason) in zip(lines, expected):
+        assert line.startswith(f"npsrcnn: {folder / name}: ") and reason in line, line
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["good_x2.png"]
+    assert f"1 upscaled, {len(expected)} failed" in result.stdout
