@@ -8,7 +8,7 @@ Versions:
 import numpy as np
 from numba import cuda, float32
 
-from npsrcnn.kernels.cuda_support import as_device, to_host
+from npsrcnn.kernels.cuda_support import as_device, block_sum, to_host
 
 THREADS = 256
 
@@ -20,13 +20,7 @@ def _conv2d_dbias_v1(dout2, dbias):
     for p in range(tid, dout2.shape[0], THREADS):
         acc += dout2[p, o]
     partial[tid] = acc
-    cuda.syncthreads()
-    step = THREADS // 2
-    while step > 0:
-        if tid < step:
-            partial[tid] += partial[tid + step]
-        cuda.syncthreads()
-        step //= 2
+    block_sum(partial, tid)
     if tid == 0:
         dbias[o] = partial[0]
 

@@ -76,3 +76,18 @@ def _source(p, size, replicate):
 
 
 source = cuda.jit(device=True)(_source)
+
+
+def _block_sum(values, tid):
+    """Tree-sum a block's shared ``values`` (one per thread, a power of two) into ``values[0]``, in a
+    fixed order (deterministic); every thread of the block must call it."""
+    cuda.syncthreads()
+    step = values.shape[0] // 2
+    while step > 0:
+        if tid < step:
+            values[tid] += values[tid + step]
+        cuda.syncthreads()
+        step //= 2
+
+
+block_sum = cuda.jit(device=True)(_block_sum)

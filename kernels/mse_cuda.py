@@ -8,7 +8,7 @@ Versions:
 import numpy as np
 from numba import cuda, float32
 
-from npsrcnn.kernels.cuda_support import as_device, blocks, to_host
+from npsrcnn.kernels.cuda_support import as_device, block_sum, blocks, to_host
 
 THREADS = 256
 
@@ -21,13 +21,7 @@ def _mse_v1(pred, target, grad, partial, scale):
         d = pred[i] - target[i]
         grad[i] = scale * d
     squares[tid] = d * d
-    cuda.syncthreads()
-    step = THREADS // 2
-    while step > 0:
-        if tid < step:
-            squares[tid] += squares[tid + step]
-        cuda.syncthreads()
-        step //= 2
+    block_sum(squares, tid)
     if tid == 0:
         partial[cuda.blockIdx.x] = squares[0]
 

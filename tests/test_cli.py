@@ -53,7 +53,7 @@ def test_a_rerun_skips_what_is_done_and_only_overwrite_replaces(workdir):
     (["upscale", "-i", "{d}/nothing.png", "-o", "{d}/out", "--weights", "{d}/w.h5"], ["nothing.png", "no such file"]),
     (["upscale", "-i", "{d}/in/notes.txt", "-o", "{d}/out", "--weights", "{d}/w.h5"], ["notes.txt", "not a readable image"]),
     (["upscale", "-i", "{d}/in/face.png", "-o", "{d}/out", "--weights", "{d}/in/face.png"], ["face.png", "not an HDF5"]),
-    (["upscale", "-i", "{d}/in/face.png", "-o", "{d}/out", "-s", "3"], ["no shipped weights for x3"]),
+    (["upscale", "-i", "{d}/in/face.png", "-o", "{d}/out", "-s", "5"], ["no shipped weights for x5"]),
     (["upscale", "-i", "{d}/out", "-o", "{d}/out2", "--weights", "{d}/w.h5"], ["out", "no such file or folder"]),
     (["degrade", "-i", "{d}/in/face.png", "-o", "{d}/missing/x.png"], ["missing", "does not exist"]),
     (["compare", "{d}/in/face.png", "{d}/in/gray.bmp"], ["differ in shape"]),
@@ -89,9 +89,9 @@ def test_demo_with_weights_writes_the_comparison(workdir):
 
 
 def test_demo_without_shipped_weights_says_so_and_still_runs(workdir):
-    result = run_cli("demo", "--out", workdir / "demo")
+    result = run_cli("demo", "--out", workdir / "demo", "-s", 5)  # no scale 5 ships
     assert result.returncode == 0, result.stderr
-    assert "no shipped weights for x3" in result.stdout
+    assert "no shipped weights for x5" in result.stdout
     assert "SRCNN" not in result.stdout.split("note:")[1].split("\n", 1)[1]
     assert (workdir / "demo" / "comparison.png").is_file()
 

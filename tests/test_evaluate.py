@@ -155,7 +155,7 @@ def test_stray_files_are_skipped_with_a_warning(tiny_set):
     ("empty", ["--data", "{d}/empty"], ["empty", "no images"]),
     ("corrupt", ["--data", "{d}/Tiny", "--methods", "bicubic"], ["broken.png", "not a readable image"]),
     (None, ["--data", "{d}/Tiny", "--scale", "2", "4", "--weights", "{d}/x{{scale}}.h5"], ["x4.h5", "no such"]),
-    (None, ["--data", "{d}/Tiny"], ["no shipped weights for x2"]),
+    (None, ["--data", "{d}/Tiny", "--scale", "5"], ["no shipped weights for x5"]),
 ])
 def test_evaluate_errors_are_one_line(tiny_set, setup, args, fragments):
     d = tiny_set.parent

@@ -87,7 +87,7 @@ def test_images_smaller_than_the_receptive_field_still_work():
     (dict(image=np.zeros((0, 4), np.uint8)), "empty"),
     (dict(image=np.zeros((4, 4), np.int64)), "int64 pixels"),
     (dict(image=ASTRONAUT, scale=0), "scale must be positive"),
-    (dict(image=ASTRONAUT, scale=3, weights=None), "no shipped weights for x3"),
+    (dict(image=ASTRONAUT, scale=5, weights=None), "no shipped weights for x5"),
     (dict(image=ASTRONAUT, scale=1, weights=None), "no shipped weights for scale 1"),
     (dict(image=ASTRONAUT, weights=SRCNN.build("3-3", (4,), channels=3)), "1 -> 1 channels"),
     (dict(image=ASTRONAUT, tile=-1), "tile must be a whole number"),
