@@ -84,10 +84,10 @@ def cmd_demo(args):
     from npsrcnn.demo import run_demo
 
     result = run_demo(args.out, scale=args.scale, weights=args.weights, backend=args.backend,
-                      method=args.method)
+                      method=args.method, degradation=args.degrade)
     if result["note"]:
         print(f"note: {result['note']}")
-    print(f"astronaut (scikit-image), {args.method} x{args.scale}, {args.scale} px shaved:")
+    print(f"astronaut (scikit-image), {args.method} x{args.scale} ({args.degrade} resizing), {args.scale} px shaved:")
     print(f"  {'':18} {'PSNR dB':>8} {'MSE':>9} {'SSIM':>7}")
     for label, p, m, s in result["rows"]:
         print(f"  {label:18} {p:8.2f} {m:9.2f} {s:7.4f}")
@@ -252,6 +252,9 @@ def build_parser():
     p.add_argument("--out", default="demo-output", help="folder for the images and figure")
     p.add_argument("-s", "--scale", type=_scale, default=3)
     p.add_argument("--method", default="bicubic", choices=["bicubic", "bilinear"])
+    p.add_argument("--degrade", default="matlab", choices=["matlab", "opencv"],
+                   help="matlab: the paper's antialiased imresize (what the weights learned); opencv: cv2.resize "
+                        "as the Keras tutorials")
     p.add_argument("--weights", help="weights file (default: shipped for the scale)")
     backend_option(p)
     p.set_defaults(func=cmd_demo)
