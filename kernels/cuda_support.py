@@ -4,28 +4,10 @@ launch sizes, and the padding rule every kernel applies while it reads.
 ``NUMBA_ENABLE_CUDASIM=1`` runs every kernel in numba's CUDA simulator (each thread a Python thread):
 slow, but it executes the same code, so CI checks the kernels' indexing without a GPU.
 """
-import functools
 import zlib
 
 import numpy as np
 from numba import cuda
-
-
-def simulated():
-    from numba import config
-
-    return bool(config.ENABLE_CUDASIM)
-
-
-@functools.lru_cache(maxsize=None)
-def gpu_present():
-    """True when numba can use a real CUDA GPU (never in the simulator)."""
-    if simulated():
-        return False
-    try:
-        return bool(cuda.is_available())
-    except Exception:  # no driver, or numba-cuda missing: no GPU as far as we are concerned
-        return False
 
 
 def is_device_array(a):

@@ -14,6 +14,8 @@ imported on first use, so the numpy backend never compiles anything.
 The cpu choices below come from the harness on this project's 2-core machine
 (``python -m npsrcnn.kernels.conv2d_cpu``; figures in benchmarks/RESULTS.md).
 """
+import functools
+import glob
 from types import SimpleNamespace
 
 import numpy as np
@@ -49,6 +51,27 @@ def dkernel_version(kernel_shape):
 
 
 DINPUT_VERSION = "v2"  # the forward's choice on the rotated kernel
+
+
+def simulated():
+    """True when numba runs CUDA kernels in its simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
+@functools.lru_cache(maxsize=None)
+def gpu_present():
+    """True when numba can use a real CUDA GPU (never in the simulator). Without an NVIDIA device
+    node it answers at once: importing ``numba.cuda`` costs most of a second of every start."""
+    if simulated() or not glob.glob("/dev/nvidia[0-9]*"):
+        return False
+    try:
+        from numba import cuda
+
+        return bool(cuda.is_available())
+    except Exception:  # no driver, or numba-cuda missing: no GPU as far as we are concerned
+        return False
 
 
 def cuda_conv2d_version(kernel_shape):

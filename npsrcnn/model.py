@@ -240,7 +240,7 @@ def resolve_backend(name):
     unknown or unusable name is an error. ``cuda`` also runs in numba's simulator
     (``NUMBA_ENABLE_CUDASIM=1``), which is how the tests exercise it without a GPU."""
     if name in ("auto", "cuda"):
-        from npsrcnn.kernels.cuda_support import gpu_present, simulated
+        from npsrcnn.kernels.registry import gpu_present, simulated
 
         if name == "auto":
             return "cuda" if gpu_present() else "cpu"

@@ -21,7 +21,7 @@ from npsrcnn.predict import predict
 from helpers import real_luma
 
 pytestmark = pytest.mark.cuda
-ON_GPU = cuda_support.gpu_present()
+ON_GPU = registry.gpu_present()
 TOLERANCE = 2e-6
 # (N, H, W, C_in, kh, kw, C_out): first-layer, mapping and reconstruction kinds, an even kernel
 SHAPES = [(1, 5, 6, 2, 3, 3, 3), (2, 4, 5, 3, 1, 1, 2), (1, 7, 6, 1, 5, 5, 1), (1, 6, 5, 3, 2, 4, 2)]
