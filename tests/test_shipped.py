@@ -1,0 +1,56 @@
+"""The shipped weights: there for x2, x3, x4, small, Keras-loadable, and better than bicubic on real
+photos the trainer never saw (scikit-image's), by the paper's protocol."""
+import numpy as np
+import pytest
+import skimage.data
+
+from npsrcnn import NpsrcnnError, SRCNN, predict, psnr, shipped_scales, shipped_weights
+from npsrcnn.demo import run_demo
+from npsrcnn.evaluate import matlab_degrade, matlab_outputs
+
+SCALES = [2, 3, 4]
+# SRCNN's gain over bicubic on Y for these crops: the shipped weights reach 0.3-1.5 dB on them
+# (1.2-2.7 dB on Set5/Set14); an untrained or broken network loses to bicubic
+MIN_GAIN_DB = 0.2
+
+
+def test_every_paper_scale_ships():
+    assert shipped_scales() == SCALES
+    with pytest.raises(NpsrcnnError, match=r"no shipped weights for x5 \(shipped: x2, x3, x4\)"):
+        shipped_weights(5)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_shipped_weights_are_small_finite_and_the_papers_network(scale):
+    path = shipped_weights(scale)
+    assert path.stat().st_size < 1_000_000
+    model = SRCNN.from_file(path)
+    assert [layer.kernel.shape for layer in model.layers] == [(9, 9, 1, 64), (1, 1, 64, 32), (5, 5, 32, 1)]
+    assert all(np.isfinite(layer.kernel).all() and np.isfinite(layer.bias).all() for layer in model.layers)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_keras_reads_the_shipped_weights_and_agrees(keras, scale):
+    twin = keras.models.load_model(shipped_weights(scale), compile=False)
+    x = np.random.default_rng(scale).random((1, 30, 31, 1), dtype=np.float32)
+    ours = SRCNN.from_file(shipped_weights(scale)).forward(x, backend="cpu")
+    np.testing.assert_allclose(twin.predict(x, verbose=0), ours, atol=2e-5)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+def test_shipped_weights_beat_bicubic_on_photos_they_never_saw(scale, name):
+    image = getattr(skimage.data, name)()[:240, :240]
+    truth, outputs = matlab_outputs(matlab_degrade(image, scale), scale, ["bicubic", "srcnn"],
+                                    SRCNN.from_file(shipped_weights(scale)), "cpu")
+    assert psnr(truth, outputs["srcnn"]) > psnr(truth, outputs["bicubic"]) + MIN_GAIN_DB
+
+
+def test_predict_and_the_demo_use_the_shipped_weights_by_default(tmp_path):
+    face = skimage.data.astronaut()[:96, 160:256]
+    np.testing.assert_array_equal(predict(face, 2), predict(face, 2, weights=shipped_weights(2)))
+    result = run_demo(tmp_path, scale=3)
+    assert result["note"] is None
+    (_, bicubic, *_), (label, srcnn, *_) = result["rows"]
+    assert label == "SRCNN" and srcnn > bicubic + 1.0  # RGB PSNR, the paper's degradation
+
