@@ -152,10 +152,10 @@ class SRCNN:
         Each valid layer shrinks the image by its kernel size minus one; ``same`` and ``replicate``
         layers keep it. Computes in the input's float dtype (float32 or float64).
         """
-        x = np.asarray(x)
-        for batch in self._layer_outputs(self._as_batch(x), backend):
+        x, ops = np.asarray(x), _backend_ops(backend)
+        for batch in self._layer_outputs(self._as_batch(x), ops):
             pass  # only the last layer's output is kept: earlier ones are freed as the next is made
-        batch = _backend_ops(backend).to_host(batch)
+        batch = ops.to_host(batch)
         if x.ndim == 2 and batch.shape[3] == 1:
             return batch[0, :, :, 0]
         return batch[0] if x.ndim == 2 else batch
@@ -168,14 +168,12 @@ class SRCNN:
         model), each after the layer's activation. The last entry is what ``forward`` returns.
         Keeps every map in memory (64 float32 maps of a 512x512 image are 64 MB): meant for crops.
         """
-        x = np.asarray(x)
-        to_host = _backend_ops(backend).to_host
-        outputs = [to_host(out) for out in self._layer_outputs(self._as_batch(x), backend)]
+        x, ops = np.asarray(x), _backend_ops(backend)
+        outputs = [ops.to_host(out) for out in self._layer_outputs(self._as_batch(x), ops)]
         return [out[0] for out in outputs] if x.ndim == 2 else outputs
 
-    def _layer_outputs(self, batch, backend):
+    def _layer_outputs(self, batch, ops):
         """``(N, H, W, C)`` -> each layer's ``(N, H_k, W_k, C_k)`` output in turn: the one forward loop."""
-        ops = _backend_ops(backend)
         for layer in self.layers:
             batch = ops.layer_forward(batch, layer)
             yield batch
@@ -190,7 +188,7 @@ class SRCNN:
         """
         ops = _backend_ops(backend)
         batch = self._as_batch(np.asarray(x))
-        activations = [batch, *self._layer_outputs(batch, backend)]
+        activations = [batch, *self._layer_outputs(batch, ops)]
         y = np.asarray(y)
         if y.shape != activations[-1].shape:
             raise NpsrcnnError(f"target has shape {y.shape}; the network's output is {activations[-1].shape}")
