@@ -75,8 +75,9 @@ def gpu_present():
 
 
 def cuda_conv2d_version(kernel_shape):
-    """Provisional: chosen from the kernels' designs, not yet from timings on a GPU (see
-    benchmarks/RESULTS.md). The implicit GEMM fills 64-channel tiles; few output channels waste them."""
+    """Provisional: chosen from the kernels' designs, not yet from timings on a GPU (none was lent so
+    far; ``benchmarks/gpu.py`` measures them). The implicit GEMM fills 64-channel tiles; few output
+    channels waste them."""
     kh, kw, cin, cout = kernel_shape
     if cout <= 4:
         return "v2" if kh <= 9 and kw <= 9 else "v1"
