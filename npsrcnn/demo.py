@@ -7,12 +7,9 @@ from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import modcrop, write_image
 from npsrcnn.metrics import mse, psnr, ssim
 from npsrcnn.predict import predict
-from npsrcnn.resize import degrade, imresize
+from npsrcnn.resize import degrade
 from npsrcnn.viz import side_by_side
 from npsrcnn.weights import resolve_model
-
-
-DEGRADATIONS = ("matlab", "opencv")
 
 
 def run_demo(out_dir, scale=3, weights=None, backend="auto", method="bicubic", image=None, degradation="matlab"):
@@ -29,12 +26,7 @@ def run_demo(out_dir, scale=3, weights=None, backend="auto", method="bicubic", i
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     original = modcrop(skimage.data.astronaut() if image is None else image, scale)
-    if degradation not in DEGRADATIONS:
-        raise NpsrcnnError(f"degradation {degradation!r} is not one of {', '.join(DEGRADATIONS)}")
-    if degradation == "matlab":
-        degraded = imresize(imresize(original, 1 / scale, method), scale, method)[:original.shape[0], :original.shape[1]]
-    else:
-        degraded = degrade(original, scale, method)
+    degraded = degrade(original, scale, method, resampler=degradation)
     panels = [("original", original), (f"{method} x{scale}", degraded)]
     note = None
     try:

@@ -17,7 +17,7 @@ from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import from_float, modcrop, read_image, to_float
 from npsrcnn.metrics import psnr
 from npsrcnn.predict import YCBCR, run_on_luma
-from npsrcnn.resize import imresize
+from npsrcnn.resize import degrade
 from npsrcnn.viz import feature_maps, filter_grid, image_row
 from npsrcnn.weights import resolve_model
 
@@ -33,7 +33,7 @@ def pipeline(original, scale, model, backend="auto"):
     original = modcrop(np.asarray(original), scale)
     if original.ndim == 3:
         original = original[..., :3]  # alpha plays no part
-    degraded = imresize(imresize(original, 1 / scale, "bicubic"), scale, "bicubic")
+    degraded = degrade(original, scale, "bicubic", resampler="matlab")
     pixels = to_float(degraded)
     if pixels.ndim == 2:
         luma = pixels

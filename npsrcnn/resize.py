@@ -61,19 +61,27 @@ def _opencv_cubic(in_len, out_len):
     (clamped: the edge pixel repeats) with Keys' cubic weights, a = -0.75. Weights are float32."""
     pos = (np.arange(out_len) + 0.5) * (in_len / out_len) - 0.5
     left = np.floor(pos)
-    x = np.abs((pos - left)[:, None] - np.arange(-1, 3))  # distance to each tap, in [0, 2]
-    a = -0.75
-    weights = np.where(x <= 1, ((a + 2) * x - (a + 3)) * x * x + 1, ((a * x - 5 * a) * x + 8 * a) * x - 4 * a)
+    weights = _cubic((pos - left)[:, None] - np.arange(-1, 3), a=-0.75)  # each tap at distance in [0, 2]
     indices = np.clip(left[:, None] + np.arange(-1, 3), 0, in_len - 1).astype(np.int64)
     return weights.astype(np.float32), indices
 
 
-def degrade(img, scale, method="bicubic"):
+RESAMPLERS = ("opencv", "matlab")
+
+
+def degrade(img, scale, method="bicubic", resampler="opencv"):
     """Shrink by ``scale`` and enlarge back to the same size: a low-resolution image at full size.
 
-    ``(H, W[, C]) -> (H, W[, C])``, same dtype; the small image is ``int(H / scale) x int(W / scale)``.
+    ``(H, W[, C]) -> (H, W[, C])``, same dtype. ``resampler="opencv"``: ``cv2.resize`` both ways, as
+    the Keras tutorials (the small image is ``int(H / scale) x int(W / scale)``; shrinking does not
+    antialias); ``"matlab"``: ``imresize`` both ways, as the paper (antialiased shrinking; cropped
+    back to H x W where ``ceil`` made it larger).
     """
+    if resampler not in RESAMPLERS:
+        raise NpsrcnnError(f"resampler {resampler!r} is not one of {', '.join(RESAMPLERS)}")
     h, w = img.shape[:2]
+    if resampler == "matlab":
+        return imresize(imresize(img, 1 / scale, method), scale, method)[:h, :w]
     small = (int(h / scale), int(w / scale))
     if min(small) < 1:
         raise NpsrcnnError(f"image of {h}x{w} is too small to shrink by {scale}")
@@ -85,11 +93,11 @@ def upscaled_size(shape, scale):
     return int(round(shape[0] * scale)), int(round(shape[1] * scale))
 
 
-def _cubic(x):
-    """Keys' cubic convolution kernel with a = -0.5 (MATLAB's), support [-2, 2]."""
+def _cubic(x, a=-0.5):
+    """Keys' cubic convolution kernel, support [-2, 2]: a = -0.5 is MATLAB's, -0.75 OpenCV's."""
     ax = np.abs(x)
-    return ((1.5 * ax ** 3 - 2.5 * ax ** 2 + 1) * (ax <= 1)
-            + (-0.5 * ax ** 3 + 2.5 * ax ** 2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2)))
+    return (((a + 2) * ax ** 3 - (a + 3) * ax ** 2 + 1) * (ax <= 1)
+            + (a * ax ** 3 - (5 * a) * ax ** 2 + (8 * a) * ax - 4 * a) * ((ax > 1) & (ax <= 2)))
 
 
 def _triangle(x):
