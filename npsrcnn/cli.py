@@ -120,7 +120,7 @@ def cmd_train(args):
                       momentum=args.momentum, batch=args.batch, epochs=args.epochs, minutes=args.minutes,
                       val=args.val, patience=args.patience, seed=args.seed, backend=args.backend,
                       protocol=args.protocol, checkpoint_every=args.checkpoint_every, resume=args.resume,
-                      schedule=args.schedule, init=args.init)
+                      schedule=args.schedule, init=args.init, warmup=args.warmup)
     state = train(cfg)
     best = f", best validation PSNR {state.best_psnr:.2f} dB" if state.best_psnr is not None else ""
     print(f"{state.epoch} epochs, {state.step} steps{best}; weights in {args.out} (last.h5"
@@ -228,6 +228,8 @@ def build_parser():
     p.add_argument("--momentum", type=float, default=0.9, help="sgd momentum")
     p.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
                    help="learning rate over the run: constant, or a half cosine down to 1%% (needs --epochs)")
+    p.add_argument("--warmup", type=float, default=0.0, metavar="EPOCHS",
+                   help="raise the rate linearly from ~0 over these first epochs (keeps first-layer ReLUs alive)")
     p.add_argument("--init", metavar="WEIGHTS", help="start from these weights (e.g. another scale's model) and "
                    "their architecture")
     p.add_argument("--batch", type=int, default=128)

@@ -159,6 +159,8 @@ def test_a_time_budget_stops_with_a_checkpoint_that_resumes(images, tmp_path):
     (["--data", "{d}/train", "--arch", "9-x"], ["9-x"]),
     (["--data", "{d}/train", "--schedule", "cosine", "--minutes", "1"], ["cosine schedule needs --epochs"]),
     (["--data", "{d}/train", "--init", "{d}/missing.h5"], ["missing.h5"]),
+    (["--data", "{d}/train", "--warmup", "-1"], ["--warmup -1", "at least 0"]),
+    (["--data", "{d}/train", "--warmup", "1"], ["--warmup 1", "shorter than --epochs"]),
 ])
 def test_bad_training_input_is_one_line(images, tmp_path, args, fragments):
     length = [] if "--minutes" in args else ["--epochs", "1"]
@@ -188,6 +190,32 @@ def test_the_cosine_schedule_decays_from_the_rate_to_its_floor():
     Adam([1e-2]).step(scaled, [grad], factor=0.25)
     Adam([2.5e-3]).step(reference, [grad])
     np.testing.assert_allclose(scaled[0], reference[0], rtol=1e-12)
+
+
+def test_warmup_ramps_the_rate_up_then_the_schedule_runs_over_the_remaining_steps():
+    total, warmup = 1000, 100
+    ramp = [rate_factor("cosine", step, total, warmup) for step in range(warmup)]
+    np.testing.assert_allclose(ramp, np.arange(1, warmup + 1) / warmup)
+    after = [rate_factor("cosine", step, total, warmup) for step in range(warmup, total + 1)]
+    assert after[0] == 1.0 and after[-1] == pytest.approx(COSINE_FLOOR)
+    assert after[(total - warmup) // 2] == pytest.approx((1 + COSINE_FLOOR) / 2)  # the cosine's midpoint moved
+    assert rate_factor("constant", 10, total, warmup) == pytest.approx(0.11)
+    assert rate_factor("constant", warmup, total, warmup) == 1.0
+
+
+def test_a_checkpoint_from_before_warmup_existed_still_resumes(images, tmp_path):
+    cfg = TrainConfig(data=str(images / "train"), out=str(tmp_path / "run"), epochs=1, scale=2, batch=64,
+                      filters=(8, 4), backend="cpu")
+    train(cfg, progress_bar=False, log=lambda m: None)
+    with h5py.File(tmp_path / "run" / "checkpoint.h5", "r+") as f:  # as an older npsrcnn wrote it
+        saved = json.loads(f.attrs["config"])
+        del saved["warmup"]
+        f.attrs["config"] = json.dumps(saved)
+    cfg.epochs, cfg.resume = 2, True
+    assert train(cfg, progress_bar=False, log=lambda m: None).epoch == 2
+    cfg.warmup = 0.5  # but a different warmup is a different run
+    with pytest.raises(NpsrcnnError, match="other settings \\(warmup\\)"):
+        train(cfg, progress_bar=False, log=lambda m: None)
 
 
 def test_a_run_started_from_weights_keeps_their_architecture_and_values(images, tmp_path):
