@@ -172,6 +172,20 @@ class SRCNN:
         outputs = [ops.to_host(out) for out in self._layer_outputs(self._as_batch(x), ops)]
         return [out[0] for out in outputs] if x.ndim == 2 else outputs
 
+    def silent_units(self, x, backend="auto", chunk=256):
+        """``(N, H, W, C)`` patches -> for each ReLU layer, how many of its units never fire on any of
+        them. A unit whose pre-activation is negative on every input gets no gradient, so once dead in
+        training it stays dead, and the network is narrower than its shapes say. Patches go through
+        ``chunk`` at a time (64 maps of 256 33x33 patches are 70 MB)."""
+        x = np.asarray(x)
+        relu = [k for k, layer in enumerate(self.layers) if layer.activation == "relu"]
+        fired = [np.zeros(self.layers[k].kernel.shape[3], bool) for k in relu]
+        for start in range(0, len(x), chunk):
+            outputs = self.activations(x[start:start + chunk], backend)
+            for seen, k in zip(fired, relu):
+                seen |= (outputs[k] > 0).any(axis=(0, 1, 2))
+        return [int((~seen).sum()) for seen in fired]
+
     def _layer_outputs(self, batch, ops):
         """``(N, H, W, C)`` -> each layer's ``(N, H_k, W_k, C_k)`` output in turn: the one forward loop."""
         for layer in self.layers:

@@ -61,6 +61,21 @@ def test_activations_are_each_layers_output_as_keras_computes_it(keras, backend)
     assert single[0].min() == 0 and single[1].min() == 0  # after the ReLU: the maps the pictures show
     np.testing.assert_array_equal(single[-1][:, :, 0], model.forward(luma, backend=backend))
 
+def test_silent_units_are_the_relu_units_that_never_fire():
+    model = SRCNN.build("3-1-3", (4, 3), padding="same", seed=1)
+    first, second = model.layers[0], model.layers[1]
+    first.kernel[..., :2] = 0.0
+    first.bias[:2] = (-1.0, 0.5)  # unit 0 never fires; unit 1 fires everywhere
+    first.kernel[..., 2:] = np.abs(first.kernel[..., 2:])
+    first.bias[2:] = 0.0  # units 2 and 3 fire on any positive pixel ...
+    second.kernel[...] = 0.0
+    second.bias[:] = (-0.1, 0.2, -0.3)  # ... and the second layer has two dead units
+    x = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
+    assert model.silent_units(x, backend="numpy") == [1, 2]
+    assert model.silent_units(x, backend="cpu", chunk=2) == [1, 2]  # chunks add up
+    assert model.silent_units(np.zeros_like(x), backend="cpu") == [3, 2]  # a black input wakes only the biased unit
+
+
 def test_any_channel_count():
     model = SRCNN.build("3-1-3", (6, 5), padding="same", channels=3)
     out = model.forward(np.random.default_rng(0).random((2, 9, 8, 3), dtype=np.float32), backend="cpu")
