@@ -1,11 +1,12 @@
 """Training-throughput race: npsrcnn's training step against keras.Model.fit, same architecture.
 
-    python benchmarks/train.py [--steps 10] [--batch 128] [--rounds 3] [--archs 9-1-5:64-32 9-3-5:128-64] [--json FILE]
+    python benchmarks/train.py [--steps 10] [--batch 128] [--rounds 7] [--archs 9-1-5:64-32 9-3-5:128-64] [--json FILE]
 
 One step = forward, MSE, backward through every layer, and an Adam update, on a batch of 33x33 luma
 patches (labels cropped to the network's output), exactly what ``npsrcnn train`` runs per batch.
 Keras trains the same network (same paddings, Adam 3e-4, ``mse``) with ``fit`` over the same number
-of samples. The two alternate in rounds within this one process and each keeps its best round.
+of samples. The two alternate in rounds within this one process; the ratio reported is the median of
+the rounds' ratios, with their range, and the best round of each beside it.
 """
 import argparse
 import json
@@ -49,20 +50,22 @@ def keras_step(model, x, y, batch):
 
 
 def race(keras_epoch, npsrcnn_step, steps, rounds):
-    """Interleaved rounds of (one Keras epoch of ``steps`` batches, then ``steps`` npsrcnn steps);
-    the best round of each, as samples per second computed by the caller."""
+    """Interleaved rounds of (one Keras epoch of ``steps`` batches, then ``steps`` npsrcnn steps) ->
+    ``{"keras.fit": [seconds per round], "npsrcnn": [...]}``. Both contenders of a round run within a
+    few seconds of each other, so each round's ratio sees the same machine: on a shared machine whose
+    speed drifts by tens of percent, the median of those ratios is steadier than best against best."""
     keras_epoch()  # warm-up: tracing
     npsrcnn_step()  # warm-up: JIT
-    best = {"keras.fit": float("inf"), "npsrcnn": float("inf")}
+    seconds = {"keras.fit": [], "npsrcnn": []}
     for _ in range(rounds):
         start = time.perf_counter()
         keras_epoch()
-        best["keras.fit"] = min(best["keras.fit"], time.perf_counter() - start)
+        seconds["keras.fit"].append(time.perf_counter() - start)
         start = time.perf_counter()
         for _ in range(steps):
             npsrcnn_step()
-        best["npsrcnn"] = min(best["npsrcnn"], time.perf_counter() - start)
-    return best
+        seconds["npsrcnn"].append(time.perf_counter() - start)
+    return seconds
 
 
 def main():
@@ -71,7 +74,7 @@ def main():
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--archs", nargs="+", default=DEFAULT_ARCHS, help="f1-f2-f3:n1-n2")
     parser.add_argument("--backend", default="cpu", help="npsrcnn backend to time")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds")
     parser.add_argument("--threads", type=int, help="numba and BLAS threads (default: all cores)")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
@@ -80,9 +83,10 @@ def main():
 
         set_threads(args.threads)
     rng = np.random.default_rng(0)
-    print(f"{os.cpu_count()} cores; batch {args.batch} of 33x33, {args.steps} steps a round, best of {args.rounds} "
+    print(f"{os.cpu_count()} cores; batch {args.batch} of 33x33, {args.steps} steps a round, {args.rounds} "
           f"interleaved rounds; Adam; tutorials' paddings")
-    print(f"{'arch':14} {'implementation':16} {'samples/s':>10} {'x keras.fit':>12}")
+    print("samples/s: the best round; x keras.fit: the median of the rounds' ratios (their range), then best vs best")
+    print(f"{'arch':14} {'implementation':16} {'samples/s':>10} {'x keras.fit':>12} {'range':>11} {'best/best':>9}")
     rows = []
     for spec in args.archs:
         arch, filters = spec.split(":")
@@ -92,13 +96,20 @@ def main():
         x = rng.random((n, 33, 33, 1), dtype=np.float32)
         y = np.ascontiguousarray(x[:, top:33 - bottom, left:33 - right])  # learn the identity: any target will do
         keras_epoch = keras_step(model, x, y, args.batch)
-        best = race(keras_epoch, npsrcnn_step(SRCNN(model.layers), x, y, args.batch, args.backend), args.steps,
-                    args.rounds)
-        rates = {"keras.fit": n / best["keras.fit"], f"npsrcnn {args.backend}": n / best["npsrcnn"]}
-        for name, rate in rates.items():
-            row = dict(arch=spec, implementation=name, samples_per_s=rate, speed_vs_keras=rate / rates["keras.fit"])
+        seconds = race(keras_epoch, npsrcnn_step(SRCNN(model.layers), x, y, args.batch, args.backend), args.steps,
+                       args.rounds)
+        ratios = np.array(seconds["keras.fit"]) / np.array(seconds["npsrcnn"])
+        best = {name: n / min(times) for name, times in seconds.items()}
+        for name, rate in (("keras.fit", best["keras.fit"]), (f"npsrcnn {args.backend}", best["npsrcnn"])):
+            mine = name != "keras.fit"
+            row = dict(arch=spec, implementation=name, samples_per_s=rate,
+                       speed_vs_keras=float(np.median(ratios)) if mine else 1.0,
+                       ratio_range=[float(ratios.min()), float(ratios.max())] if mine else [1.0, 1.0],
+                       best_vs_best=rate / best["keras.fit"])
             rows.append(row)
-            print(f"{spec:14} {name:16} {rate:10.0f} {row['speed_vs_keras']:12.2f}", flush=True)
+            spread = f"{row['ratio_range'][0]:.2f}-{row['ratio_range'][1]:.2f}"
+            print(f"{spec:14} {name:16} {rate:10.0f} {row['speed_vs_keras']:12.2f} {spread:>11} "
+                  f"{row['best_vs_best']:9.2f}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"batch": args.batch, "steps": args.steps, "rows": rows}, f, indent=1)

@@ -20,6 +20,9 @@ Versions (``python -m npsrcnn.kernels.conv2d_cpu --list``):
     v7  channel GEMM then shifted sum: Z = X @ K (C_in × kh·kw·C_out) for every input pixel (banded
         GEMMs), then each output sums kh·kw shifted entries of Z, padding applied to Z's reads;
         for few output channels
+    v8  v6 with the product taken the other way round, ``out (pixels × C_out) = (colsᵀ)ᵀ @ K``: BLAS
+        reads the transposed operand as it packs and writes NHWC rows in place, so v6's strided
+        scatter of the result disappears (~10% on the first layer)
 
 Every version keeps to numba's thread pool: BLAS is called single-threaded from inside ``prange``.
 Mixing BLAS's own threads with numba's made whole networks up to 2x slower than their layers
@@ -167,7 +170,25 @@ def _shifted_sum_v7(z, bias, out, kh, kw, top, left, replicate, relu):
                 out[b, y, xo, o] = max(acc, 0.0) if relu else acc
 
 
+def _conv2d_valid_transposed_v8(x, k2, bias, out, kh, kw, rows, relu):
+    _, ho, wo, cout = out.shape
+    o2 = out.reshape(-1, cout)
+    total = x.shape[0] * ho
+    for band in prange((total + rows - 1) // rows):
+        r0 = band * rows
+        r1 = min(total, r0 + rows)
+        cols_t = np.empty((k2.shape[0], (r1 - r0) * wo), x.dtype)
+        im2col_band_transposed(x, r0, r1, ho, kh, kw, cols_t)
+        block = o2[r0 * wo:r1 * wo]
+        np.dot(cols_t.T, k2, block)
+        for p in range(block.shape[0]):
+            for o in range(cout):
+                v = block[p, o] + bias[o]
+                block[p, o] = max(v, 0.0) if relu else v
+
+
 conv2d_valid_v1 = njit(parallel=True, cache=True)(_conv2d_valid_v1)
+conv2d_valid_transposed_v8 = njit(parallel=True, cache=True)(_conv2d_valid_transposed_v8)
 conv2d_valid_transposed_v6 = njit(parallel=True, cache=True)(_conv2d_valid_transposed_v6)
 shifted_sum_v7 = njit(parallel=True, cache=True)(_shifted_sum_v7)
 gemm_bands = njit(parallel=True, cache=True)(_gemm_bands)
@@ -250,15 +271,18 @@ def _run_v5(x, kernel, bias, padding, relu):
     return out.reshape(x.shape[:3] + (kernel.shape[3],))
 
 
-def _run_v6(x, kernel, bias, padding, relu):
-    kh, kw, cin, cout = kernel.shape
-    xp = _padded(x, kh, kw, padding)
-    out = np.empty(_out_shape(x, kernel, padding), x.dtype)
-    rows = max(1, -(-256 // out.shape[2]))
-    with blas_single():
-        conv2d_valid_transposed_v6(xp, np.ascontiguousarray(kernel.reshape(kh * kw * cin, cout).T), bias, out,
-                                   kh, kw, rows, relu)
-    return out
+def _transposed_im2col(kernel_fn, transposed_kernel):
+    """v6 and v8: bands of about 256 output pixels (a 64-channel band's result fits the L2 cache)."""
+    def run(x, kernel, bias, padding, relu):
+        kh, kw, cin, cout = kernel.shape
+        xp = _padded(x, kh, kw, padding)
+        out = np.empty(_out_shape(x, kernel, padding), x.dtype)
+        rows = max(1, -(-256 // out.shape[2]))
+        k2 = kernel.reshape(kh * kw * cin, cout)
+        with blas_single():
+            kernel_fn(xp, np.ascontiguousarray(k2.T if transposed_kernel else k2), bias, out, kh, kw, rows, relu)
+        return out
+    return run
 
 
 def _run_v7(x, kernel, bias, padding, relu):
@@ -277,8 +301,9 @@ VERSIONS = {
     "v3": (_run_v3, lambda kh, kw, cin, cout: cout == 1),
     "v4": (_run_v4, lambda kh, kw, cin, cout: kh == kw and 2 <= kh <= 7),
     "v5": (_run_v5, lambda kh, kw, cin, cout: kh == kw == 1),
-    "v6": (_run_v6, lambda kh, kw, cin, cout: True),
+    "v6": (_transposed_im2col(conv2d_valid_transposed_v6, True), lambda kh, kw, cin, cout: True),
     "v7": (_run_v7, lambda kh, kw, cin, cout: True),
+    "v8": (_transposed_im2col(conv2d_valid_transposed_v8, False), lambda kh, kw, cin, cout: True),
 }
 
 

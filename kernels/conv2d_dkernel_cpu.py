@@ -15,6 +15,11 @@ Versions:
         then ``colsᵀ @ dout`` reduces over every pixel at once; for few input channels (first layer).
     v6  one output channel: each pixel's output gradient scales its input window into float64
         per-chunk sums (an axpy per tap over contiguous channels), no im2col for what is a GEMV.
+    v7  v6 with each output row's taps summed in the input's dtype (``wo`` terms each, 8 float32
+        lanes to a vector instead of 4), added into the float64 chunk sums once per row.
+    v8  1×1: v4 in bands of a few hundred pixels, whose rows of ``x`` and ``dout`` stay in the L2 cache
+        while BLAS packs them (v4's 10⁴-row GEMMs stream them from memory; v2's im2col bands were
+        faster than v4 for that reason alone).
 """
 import sys
 
@@ -92,7 +97,40 @@ def _conv2d_dkernel_one_output_v6(xp, dout, partial, kh, kw):
         partial[chunk] = acc
 
 
+def _conv2d_dkernel_pointwise_v8(x2, d2, partial, rows):
+    chunks = partial.shape[0]
+    bands = (x2.shape[0] + rows - 1) // rows
+    for chunk in prange(chunks):
+        partial[chunk] = 0
+        for band in range(chunk * bands // chunks, (chunk + 1) * bands // chunks):
+            r0, r1 = band * rows, min(x2.shape[0], (band + 1) * rows)
+            partial[chunk] += np.dot(x2[r0:r1].T, d2[r0:r1])
+
+
+def _conv2d_dkernel_one_output_v7(xp, dout, partial, kh, kw):
+    _, ho, wo, _ = dout.shape
+    chunks = partial.shape[0]
+    total = xp.shape[0] * ho
+    for chunk in prange(chunks):
+        acc = np.zeros((kh * kw, xp.shape[3]), np.float64)
+        row = np.empty((kh * kw, xp.shape[3]), xp.dtype)
+        for r in range(chunk * total // chunks, (chunk + 1) * total // chunks):
+            b, y = r // ho, r % ho
+            row[:] = 0
+            for i in range(kh):
+                for x in range(wo):
+                    d = dout[b, y, x, 0]
+                    for j in range(kw):
+                        src, dst = xp[b, y + i, x + j], row[i * kw + j]
+                        for c in range(src.shape[0]):
+                            dst[c] += d * src[c]
+            acc += row
+        partial[chunk] = acc
+
+
 conv2d_dkernel_v1 = njit(parallel=True, cache=True)(_conv2d_dkernel_v1)
+conv2d_dkernel_one_output_v7 = njit(parallel=True, fastmath=True, cache=True)(_conv2d_dkernel_one_output_v7)
+conv2d_dkernel_pointwise_v8 = njit(parallel=True, cache=True)(_conv2d_dkernel_pointwise_v8)
 conv2d_dkernel_one_output_v6 = njit(parallel=True, fastmath=True, cache=True)(_conv2d_dkernel_one_output_v6)
 conv2d_dkernel_pointwise_v4 = njit(parallel=True, cache=True)(_conv2d_dkernel_pointwise_v4)
 conv2d_dkernel_banded = njit(parallel=True, cache=True)(_conv2d_dkernel_banded)
@@ -140,11 +178,21 @@ def _run_v4(x, dout, kh, kw, padding):
     return partial.sum(axis=0).reshape(1, 1, x.shape[3], dout.shape[3])
 
 
-def _run_v6(x, dout, kh, kw, padding):
-    xp = _padded(x, kh, kw, padding)
-    partial = np.empty((CHUNKS, kh * kw, x.shape[3]), np.float64)
-    conv2d_dkernel_one_output_v6(xp, dout, partial, kh, kw)
-    return partial.sum(axis=0).reshape(kh, kw, x.shape[3], 1).astype(dout.dtype)
+def _one_output(kernel):
+    """v6 and v7: float64 sums per chunk of rows, added in a fixed order."""
+    def run(x, dout, kh, kw, padding):
+        xp = _padded(x, kh, kw, padding)
+        partial = np.empty((CHUNKS, kh * kw, x.shape[3]), np.float64)
+        kernel(xp, dout, partial, kh, kw)
+        return partial.sum(axis=0).reshape(kh, kw, x.shape[3], 1).astype(dout.dtype)
+    return run
+
+
+def _run_v8(x, dout, kh, kw, padding):
+    partial = np.empty((CHUNKS, x.shape[3], dout.shape[3]), dtype=dout.dtype)
+    with blas_single():
+        conv2d_dkernel_pointwise_v8(x.reshape(-1, x.shape[3]), dout.reshape(-1, dout.shape[3]), partial, 256)
+    return partial.sum(axis=0).reshape(1, 1, x.shape[3], dout.shape[3])
 
 
 VERSIONS = {
@@ -153,7 +201,9 @@ VERSIONS = {
     "v3": (_run_v3, lambda kh, kw, cin, cout: kh == kw and 2 <= kh <= 7),
     "v4": (_run_v4, lambda kh, kw, cin, cout: kh == kw == 1),
     "v5": (_banded(True, 1024), lambda kh, kw, cin, cout: True),
-    "v6": (_run_v6, lambda kh, kw, cin, cout: cout == 1),
+    "v6": (_one_output(conv2d_dkernel_one_output_v6), lambda kh, kw, cin, cout: cout == 1),
+    "v7": (_one_output(conv2d_dkernel_one_output_v7), lambda kh, kw, cin, cout: cout == 1),
+    "v8": (_run_v8, lambda kh, kw, cin, cout: kh == kw == 1),
 }
 
 

@@ -31,7 +31,7 @@ def conv2d_version(kernel_shape):
     if kh == kw == 1:
         return "v5"  # a plain matrix product
     if cin <= 4:
-        return "v6"  # first layer: transposed im2col GEMM
+        return "v8"  # first layer: transposed im2col GEMM, NHWC out
     if kh == kw and 3 <= kh <= 7 and cin >= 8:
         return "v4"  # Winograd F(4x4, 3x3) / F(4x4, 5x5)
     return "v2"
@@ -40,9 +40,9 @@ def conv2d_version(kernel_shape):
 def dkernel_version(kernel_shape):
     kh, kw, cin, cout = kernel_shape
     if kh == kw == 1:
-        return "v4"  # x^T @ dout, no copies
-    if cout == 1 and cin <= 32:
-        return "v6"  # a GEMV in disguise: direct sums, no im2col
+        return "v8"  # x^T @ dout in cache-sized bands
+    if cout == 1:
+        return "v7"  # a GEMV in disguise: direct sums, no im2col, float32 row sums
     if cin <= 4:
         return "v5"  # first layer: transposed im2col
     if kh == kw and 3 <= kh <= 7 and cin >= 8 and cout >= 8:
