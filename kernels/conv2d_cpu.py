@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit, prange
 
 from npsrcnn.reference import pad_split
-from npsrcnn.kernels import winograd_cpu
+from npsrcnn.kernels import relu_cpu, winograd_cpu
 from npsrcnn.kernels.threads import blas_single
 
 
@@ -132,8 +132,9 @@ def _conv2d_valid_transposed_v6(x, kt, bias, out, kh, kw, rows, relu):
                 out[b, y, xo, o] = max(v, 0.0) if relu else v
 
 
-def _gemm_bands(a, b, bias, out, rows, relu):
-    """``out = a @ b + bias`` (ReLU'd if asked) as row bands in parallel, single-threaded BLAS each."""
+def _gemm_bands(a, b, bias, out, rows, relu, gate):
+    """``out = a @ b + bias`` (ReLU'd if asked, zeroed where ``gate`` is not positive if given) as row
+    bands in parallel, single-threaded BLAS each."""
     for band in prange((a.shape[0] + rows - 1) // rows):
         r0 = band * rows
         r1 = min(a.shape[0], r0 + rows)
@@ -142,6 +143,8 @@ def _gemm_bands(a, b, bias, out, rows, relu):
         for p in range(block.shape[0]):
             for o in range(block.shape[1]):
                 v = block[p, o] + bias[o]
+                if gate is not None and gate[r0 + p, o] <= 0:
+                    v = 0.0
                 block[p, o] = max(v, 0.0) if relu else v
 
 
@@ -170,7 +173,7 @@ def _shifted_sum_v7(z, bias, out, kh, kw, top, left, replicate, relu):
                 out[b, y, xo, o] = max(acc, 0.0) if relu else acc
 
 
-def _conv2d_valid_transposed_v8(x, k2, bias, out, kh, kw, rows, relu):
+def _conv2d_valid_transposed_v8(x, k2, bias, out, kh, kw, rows, relu, gate):
     _, ho, wo, cout = out.shape
     o2 = out.reshape(-1, cout)
     total = x.shape[0] * ho
@@ -184,6 +187,8 @@ def _conv2d_valid_transposed_v8(x, k2, bias, out, kh, kw, rows, relu):
         for p in range(block.shape[0]):
             for o in range(cout):
                 v = block[p, o] + bias[o]
+                if gate is not None and gate[r0 * wo + p, o] <= 0:
+                    v = 0.0
                 block[p, o] = max(v, 0.0) if relu else v
 
 
@@ -194,12 +199,13 @@ shifted_sum_v7 = njit(parallel=True, cache=True)(_shifted_sum_v7)
 gemm_bands = njit(parallel=True, cache=True)(_gemm_bands)
 
 
-def gemm(a, b, bias=None, relu=False):
-    """``a @ b (+ bias)``, ReLU'd if asked, on numba's threads."""
+def gemm(a, b, bias=None, relu=False, gate=None):
+    """``a @ b (+ bias)``, ReLU'd if asked, zeroed where ``gate`` (shaped like the result) is not
+    positive, on numba's threads."""
     out = np.empty((a.shape[0], b.shape[1]), a.dtype)
     bias = np.zeros(b.shape[1], a.dtype) if bias is None else bias
     with blas_single():
-        gemm_bands(np.ascontiguousarray(a), np.ascontiguousarray(b), bias, out, 2048, relu)
+        gemm_bands(np.ascontiguousarray(a), np.ascontiguousarray(b), bias, out, 2048, relu, gate)
     return out
 conv2d_valid_im2col_v2 = njit(parallel=True, cache=True)(_conv2d_valid_im2col_v2)
 conv2d_valid_one_output_v3 = njit(parallel=True, fastmath=True, cache=True)(_conv2d_valid_one_output_v3)
@@ -254,7 +260,7 @@ def _run_v3(x, kernel, bias, padding, relu):
     return out
 
 
-def _run_v4(x, kernel, bias, padding, relu):
+def _run_v4(x, kernel, bias, padding, relu, gate=None):
     out = np.empty(_out_shape(x, kernel, padding), np.float32)
     m = winograd_cpu.tile_size(kernel.shape[0], out.shape[1], out.shape[2])
     at, _, bt = winograd_cpu.transforms(m, kernel.shape[0])
@@ -262,25 +268,30 @@ def _run_v4(x, kernel, bias, padding, relu):
     with blas_single():
         winograd_cpu.conv2d_winograd(np.ascontiguousarray(x, dtype=np.float32), winograd_cpu.kernel_transform(kernel, m),
                                      at.astype(np.float32), bt.astype(np.float32), bias.astype(np.float32), out,
-                                     top, left, padding == "replicate", relu, 32)
+                                     top, left, padding == "replicate", relu, gate, 32)
     return out.astype(x.dtype, copy=False)
 
 
-def _run_v5(x, kernel, bias, padding, relu):
-    out = gemm(x.reshape(-1, kernel.shape[2]), kernel.reshape(kernel.shape[2], kernel.shape[3]), bias, relu)
+def _run_v5(x, kernel, bias, padding, relu, gate=None):
+    out = gemm(x.reshape(-1, kernel.shape[2]), kernel.reshape(kernel.shape[2], kernel.shape[3]), bias, relu,
+               None if gate is None else gate.reshape(-1, kernel.shape[3]))
     return out.reshape(x.shape[:3] + (kernel.shape[3],))
 
 
 def _transposed_im2col(kernel_fn, transposed_kernel):
     """v6 and v8: bands of about 256 output pixels (a 64-channel band's result fits the L2 cache)."""
-    def run(x, kernel, bias, padding, relu):
+    def run(x, kernel, bias, padding, relu, gate=None):
         kh, kw, cin, cout = kernel.shape
         xp = _padded(x, kh, kw, padding)
         out = np.empty(_out_shape(x, kernel, padding), x.dtype)
         rows = max(1, -(-256 // out.shape[2]))
-        k2 = kernel.reshape(kh * kw * cin, cout)
+        k2 = np.ascontiguousarray(kernel.reshape(kh * kw * cin, cout).T if transposed_kernel else
+                                  kernel.reshape(kh * kw * cin, cout))
         with blas_single():
-            kernel_fn(xp, np.ascontiguousarray(k2.T if transposed_kernel else k2), bias, out, kh, kw, rows, relu)
+            if transposed_kernel:
+                kernel_fn(xp, k2, bias, out, kh, kw, rows, relu)
+            else:
+                kernel_fn(xp, k2, bias, out, kh, kw, rows, relu, None if gate is None else gate.reshape(-1, cout))
         return out
     return run
 
@@ -311,13 +322,30 @@ def supports(version, kernel_shape):
     return VERSIONS[version][1](*kernel_shape)
 
 
-def conv2d(x, kernel, bias, padding="valid", relu=False, version="v1"):
+GATED = ("v4", "v5", "v8")  # versions that apply a gate in their epilogue (the input gradients' shapes)
+
+
+def conv2d(x, kernel, bias, padding="valid", relu=False, version="v1", gate=None):
     """Run one version: ``(N, H, W, C_in) -> (N, H', W', C_out)``, in x's float dtype (v4 computes
-    in float32 whatever it is given)."""
+    in float32 whatever it is given).
+
+    ``gate``, shaped like the output, zeroes it wherever the gate is not positive: an input gradient
+    computed as a convolution, gated by the ReLU output of the layer below, is that ReLU's backward
+    too, without another pass over the largest arrays of a training step. The ``GATED`` versions do it
+    as they write; the others in a pass after."""
     x = np.ascontiguousarray(x)
     kernel = np.ascontiguousarray(kernel, dtype=x.dtype)
     bias = np.ascontiguousarray(np.broadcast_to(bias, kernel.shape[3]), dtype=x.dtype)
-    return VERSIONS[version][0](x, kernel, bias, padding, relu)
+    if gate is None:
+        return VERSIONS[version][0](x, kernel, bias, padding, relu)
+    gate = np.ascontiguousarray(gate, dtype=x.dtype)
+    if version in GATED:
+        return VERSIONS[version][0](x, kernel, bias, padding, relu, gate)
+    out = VERSIONS[version][0](x, kernel, bias, padding, relu)
+    if gate.shape != out.shape:
+        raise ValueError(f"gate has shape {gate.shape}; the output is {out.shape}")
+    relu_cpu.relu_backward_inplace_v1(gate, out)
+    return out
 
 
 if __name__ == "__main__":

@@ -42,14 +42,14 @@ def _run_v1(dout, kernel):
     return dxp
 
 
-def _through_forward(dout, kernel, padding):
+def _through_forward(dout, kernel, padding, gate=None):
     """The correlation of ``dout`` with the kernel rotated 180° and its channels swapped, run by the
-    fastest forward version for that shape."""
+    fastest forward version for that shape (``gate``: see ``conv2d_cpu.conv2d``)."""
     from npsrcnn.kernels import conv2d_cpu, registry
 
     rotated = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2), dtype=dout.dtype)
     return conv2d_cpu.conv2d(dout, rotated, np.zeros(rotated.shape[3], dout.dtype), padding, False,
-                             registry.conv2d_version(rotated.shape))
+                             registry.conv2d_version(rotated.shape), gate)
 
 
 def _run_v2(dout, kernel):
@@ -59,17 +59,26 @@ def _run_v2(dout, kernel):
 VERSIONS = {"v1": _run_v1, "v2": _run_v2}
 
 
-def conv2d_dx(dout, kernel, padding, version="v2"):
+def conv2d_dx(dout, kernel, padding, version="v2", gate=None):
     """The input gradient itself ``(N, Ho, Wo, C_out) -> (N, H, W, C_in)``, through the padding.
-
     For ``same`` padding and odd kernels it is directly the ``same`` correlation with the rotated
-    kernel (the full one cropped back): computed so with v2, it skips the border it would discard."""
+    kernel (the full one cropped back): computed so with v2, it skips the border it would discard;
+    for ``valid`` it is the ``full`` one. ``gate`` (shaped like the input) zeroes the gradient where
+    the gate is not positive: pass the ReLU output of the layer below to fuse that ReLU's backward,
+    which v2 then applies as it writes."""
     from npsrcnn import reference
+    from npsrcnn.kernels import relu_cpu
 
     kh, kw = kernel.shape[:2]
     if version == "v2" and padding == "same" and kh % 2 and kw % 2:
-        return _through_forward(np.ascontiguousarray(dout), kernel, "same")
-    return reference.pad_backward(conv2d_dinput(dout, kernel, version), kh, kw, padding)
+        return _through_forward(np.ascontiguousarray(dout), kernel, "same", gate)
+    if version == "v2" and padding == "valid":
+        return _through_forward(np.ascontiguousarray(dout), kernel, "full", gate)
+    dx = reference.pad_backward(conv2d_dinput(dout, kernel, version), kh, kw, padding)
+    if gate is not None:
+        dx = np.ascontiguousarray(dx)
+        relu_cpu.relu_backward_inplace_v1(np.ascontiguousarray(gate, dtype=dx.dtype), dx)
+    return dx
 
 
 def supports(version, kernel_shape):

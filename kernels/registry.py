@@ -2,7 +2,11 @@
 
 A backend provides:
     layer_forward(x (N, H, W, C_in), layer)                    -> (N, H', W', C_out), activation applied
-    layer_backward(x, layer, dout (N, H', W', C_out), need_dx) -> (dx or None, dkernel, dbias)
+    layer_backward(x, layer, dout (N, H', W', C_out), need_dx, gate)
+                                                               -> (dx or None, dkernel, dbias), where
+                                                                  gate (None, or shaped like x) zeroes
+                                                                  dx where not positive: the ReLU
+                                                                  backward of the layer below, fused
     relu_backward(y, dout)                                     -> dout masked where y <= 0 (may reuse dout)
     mse(pred, target)                                          -> (loss, dpred)
     to_host(array)                                             -> a NumPy array (the results leave the backend)
@@ -94,8 +98,9 @@ def _numpy_layer_forward(x, layer):
     return reference.relu(y) if layer.activation == "relu" else y
 
 
-def _numpy_layer_backward(x, layer, dout, need_dx=True):
-    return reference.conv2d_backward(x, layer.kernel.astype(x.dtype), dout, layer.padding)
+def _numpy_layer_backward(x, layer, dout, need_dx=True, gate=None):
+    dx, dkernel, dbias = reference.conv2d_backward(x, layer.kernel.astype(x.dtype), dout, layer.padding)
+    return (dx if gate is None else reference.relu_backward(gate, dx)), dkernel, dbias
 
 
 def _cpu_layer_forward(x, layer):
@@ -106,14 +111,14 @@ def _cpu_layer_forward(x, layer):
                              conv2d_version(layer.kernel.shape))
 
 
-def _cpu_layer_backward(x, layer, dout, need_dx=True):
+def _cpu_layer_backward(x, layer, dout, need_dx=True, gate=None):
     from npsrcnn.kernels import conv2d_dbias_cpu, conv2d_dinput_cpu, conv2d_dkernel_cpu
 
     kh, kw = layer.kernel.shape[:2]
     dout = np.ascontiguousarray(dout)
     dkernel = conv2d_dkernel_cpu.conv2d_dkernel(x, dout, kh, kw, layer.padding, dkernel_version(layer.kernel.shape))
     dbias = conv2d_dbias_cpu.conv2d_dbias(dout, SMALL_VERSIONS["conv2d_dbias"])
-    dx = conv2d_dinput_cpu.conv2d_dx(dout, layer.kernel, layer.padding, DINPUT_VERSION) if need_dx else None
+    dx = conv2d_dinput_cpu.conv2d_dx(dout, layer.kernel, layer.padding, DINPUT_VERSION, gate) if need_dx else None
     return dx, dkernel, dbias
 
 
@@ -140,7 +145,7 @@ def _cuda_layer_forward(x, layer):
                                      cuda_conv2d_version(layer.kernel.shape))
 
 
-def _cuda_layer_backward(x, layer, dout, need_dx=True):
+def _cuda_layer_backward(x, layer, dout, need_dx=True, gate=None):
     from npsrcnn.kernels import conv2d_dbias_cuda, conv2d_dinput_cuda, conv2d_dkernel_cuda
     from npsrcnn.kernels.cuda_support import as_device, cached_on_device
 
@@ -155,6 +160,8 @@ def _cuda_layer_backward(x, layer, dout, need_dx=True):
         kernel_rotated = cached_on_device(layer.kernel, "rotated", conv2d_dinput_cuda.rotated)
         dx = conv2d_dinput_cuda.conv2d_dx_device(dout, kernel, kernel_rotated, layer.padding,
                                                  CUDA_VERSIONS["conv2d_dinput"])
+        if gate is not None:  # not fused on the GPU yet: a pass of the ReLU backward kernel
+            dx = _cuda_relu_backward(gate, dx)
     return dx, dkernel, dbias
 
 

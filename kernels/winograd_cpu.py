@@ -89,12 +89,13 @@ def _input_tiles(x, g0, count, tiles_h, tiles_w, m, pad_top, pad_left, replicate
                             v[k, t0 + t, c] += coef * tmp[i, bb, c]
 
 
-def _conv2d_winograd(x, u, at, bt, bias, out, pad_top, pad_left, replicate, relu, band_tiles):
+def _conv2d_winograd(x, u, at, bt, bias, out, pad_top, pad_left, replicate, relu, gate, band_tiles):
     """``x (N, H, W, C_in)`` unpadded, ``u`` from ``kernel_transform`` -> ``out (N, Ho, Wo, C_out)``,
     where output pixel (y, x) reads input rows from ``y - pad_top``. Tiles, numbered image by image
     and row by row, are cut into bands of ``band_tiles`` (across images for small patches, inside a
     row for wide ones), so a band's transformed tiles stay in cache; bands run in parallel. BLAS must
-    be single-threaded (the caller's job)."""
+    be single-threaded (the caller's job). ``gate`` (None, or shaped like ``out``) zeroes the output
+    where it is not positive."""
     n = x.shape[0]
     _, ho, wo, cout = out.shape
     alpha, m = bt.shape[0], at.shape[0]
@@ -127,6 +128,8 @@ def _conv2d_winograd(x, u, at, bt, bias, out, pad_top, pad_left, replicate, relu
                         acc = bias[o]
                         for j in range(alpha):
                             acc += at[q, j] * t2[p, j, o]
+                        if gate is not None and gate[b, ty * m + p, tx * m + q, o] <= 0:
+                            acc = 0.0
                         out[b, ty * m + p, tx * m + q, o] = max(acc, 0.0) if relu else acc
 
 

@@ -196,9 +196,11 @@ class SRCNN:
         """MSE loss of a batch and its gradient for every layer: ``x (N, H, W, C)``, ``y`` shaped like
         the output -> ``(loss, [(dkernel, dbias), ...])`` in layer order, shapes as the weights.
 
-        Forward keeps each layer's input and output; backward walks the layers in reverse: ReLU
-        backward (masking where the output was 0), then the convolution's backward, whose input
-        gradient feeds the layer before (the first layer's is never computed).
+        Forward keeps each layer's input and output; backward walks the layers in reverse. Each
+        layer's convolution backward gives its kernel and bias gradients and the gradient of its
+        input, which is the layer below's ReLU output: that ReLU's backward (zero where the unit did
+        not fire) is passed along as a gate, so a backend can apply it as it writes the input
+        gradient. The first layer's input gradient is never computed.
         """
         ops = _backend_ops(backend)
         batch = self._as_batch(np.asarray(x))
@@ -207,12 +209,13 @@ class SRCNN:
         if y.shape != activations[-1].shape:
             raise NpsrcnnError(f"target has shape {y.shape}; the network's output is {activations[-1].shape}")
         loss, grad = ops.mse(activations[-1], y.astype(activations[-1].dtype))
+        if self.layers[-1].activation == "relu":  # the only ReLU backward no layer above has applied
+            grad = ops.relu_backward(activations[-1], grad)
         grads = []
         for k in reversed(range(len(self.layers))):
-            layer = self.layers[k]
-            if layer.activation == "relu":
-                grad = ops.relu_backward(activations[k + 1], grad)
-            grad, dkernel, dbias = ops.layer_backward(activations[k], layer, grad, need_dx=k > 0)
+            below_is_relu = k > 0 and self.layers[k - 1].activation == "relu"
+            grad, dkernel, dbias = ops.layer_backward(activations[k], self.layers[k], grad, need_dx=k > 0,
+                                                      gate=activations[k] if below_is_relu else None)
             grads.append((ops.to_host(dkernel), ops.to_host(dbias)))
         return loss, grads[::-1]
 

@@ -51,6 +51,33 @@ def test_every_version_passes_the_harness(op, padding, shape):
         harness.check(module, op, version, case, _tolerance(op, version))
 
 
+@pytest.mark.parametrize("version", sorted(conv2d_cpu.VERSIONS))
+@pytest.mark.parametrize("padding", PADDINGS + ["full"])
+def test_a_gated_convolution_is_the_relu_backward_of_its_output(version, padding):
+    """The gate (the layer below's ReLU output, in training) zeroes exactly where it is not positive:
+    the fused epilogue of the GATED versions and the separate pass of the others agree with it."""
+    shape = next(s for s in [(2, 11, 9, 5, 3, 3, 6), (2, 11, 9, 5, 1, 1, 6), (2, 11, 9, 5, 3, 3, 1)]
+                 if conv2d_cpu.supports(version, (s[4], s[5], s[3], s[6])))
+    case = harness.make_case(shape, padding, seed=7)
+    args = (case["x"], case["kernel"], case["bias"], padding, False, version)
+    plain = conv2d_cpu.conv2d(*args)
+    gate = np.random.default_rng(1).normal(size=plain.shape).astype(np.float32)
+    gate[0, 0, 0, 0] = 0.0  # not positive: closed
+    gated = conv2d_cpu.conv2d(*args, gate=gate)
+    np.testing.assert_array_equal(gated, reference.relu_backward(gate, plain))
+    assert 0.3 < np.mean(gated == 0) < 0.7
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("version", sorted(conv2d_dinput_cpu.VERSIONS))
+def test_a_gated_input_gradient_is_the_relu_backward_of_the_layer_below(padding, version):
+    case = harness.make_case((2, 12, 10, 6, 3, 3, 4), padding, seed=3)
+    plain = conv2d_dinput_cpu.conv2d_dx(case["dout"], case["kernel"], padding, version)
+    gate = np.random.default_rng(2).normal(size=case["x"].shape).astype(np.float32)
+    gated = conv2d_dinput_cpu.conv2d_dx(case["dout"], case["kernel"], padding, version, gate)
+    np.testing.assert_array_equal(gated, reference.relu_backward(gate, plain))
+
+
 @pytest.mark.parametrize("version", [v for v in conv2d_cpu.VERSIONS if v != "v4"])  # v4 computes in float32
 def test_float64_versions_are_exact_to_float64(version):
     shape = {"v3": (1, 9, 8, 3, 3, 3, 1), "v5": (1, 9, 8, 3, 1, 1, 2)}.get(version, (1, 9, 8, 3, 3, 3, 2))
