@@ -46,6 +46,21 @@ def test_shipped_weights_beat_bicubic_on_photos_they_never_saw(scale, name):
     assert psnr(truth, outputs["srcnn"]) > psnr(truth, outputs["bicubic"]) + MIN_GAIN_DB
 
 
+@pytest.mark.parametrize("scale", SCALES)
+def test_shipped_weights_use_their_units(scale):
+    """Units whose ReLU never fires on what the network is given (bicubic-degraded luma) are dead
+    weight: Adam at full rate from the first step left 32-36 of 64 first-layer units (and 6-7 of 32
+    second-layer ones) so in the first shipped files; the warm-up of the recipe keeps all but 5-9
+    (3-4) alive."""
+    patches = []
+    for name in ["astronaut", "coffee", "chelsea"]:
+        blurry = matlab_degrade(getattr(skimage.data, name)(), scale)[2].astype(np.float32)
+        windows = np.lib.stride_tricks.sliding_window_view(blurry, (33, 33))[::16, ::16]
+        patches.append(windows.reshape(-1, 33, 33))
+    silent = SRCNN.from_file(shipped_weights(scale)).silent_units(np.concatenate(patches)[..., None], backend="cpu")
+    assert silent[0] <= 16 and silent[1] <= 5, f"x{scale}: {silent} first/second-layer units never fire"
+
+
 def test_predict_and_the_demo_use_the_shipped_weights_by_default(tmp_path):
     face = skimage.data.astronaut()[:96, 160:256]
     np.testing.assert_array_equal(predict(face, 2), predict(face, 2, weights=shipped_weights(2)))
