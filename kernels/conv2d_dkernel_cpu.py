@@ -14,7 +14,7 @@ Versions:
     v5  transposed im2col: rows of colsᵀ (kh·kw·C_in × pixels) are shifted copies of input rows,
         then ``colsᵀ @ dout`` reduces over every pixel at once; for few input channels (first layer).
     v6  one output channel: each pixel's output gradient scales its input window into float64
-        per-chunk sums (an axpy per tap over contiguous channels), no im2col for what is a GEMV.
+        sums (an axpy per tap over contiguous channels), no im2col for what is a GEMV.
     v7  v6 with each output row's taps summed in the input's dtype (``wo`` terms each, 8 float32
         lanes to a vector instead of 4), added into the float64 chunk sums once per row.
     v8  1×1: v4 in bands of a few hundred pixels, whose rows of ``x`` and ``dout`` stay in the L2 cache
@@ -79,24 +79,6 @@ def _conv2d_dkernel_pointwise_v4(x2, d2, partial):
         partial[chunk] = np.dot(x2[r0:r1].T, d2[r0:r1])
 
 
-def _conv2d_dkernel_one_output_v6(xp, dout, partial, kh, kw):
-    _, ho, wo, _ = dout.shape
-    chunks = partial.shape[0]
-    total = xp.shape[0] * ho
-    for chunk in prange(chunks):
-        acc = np.zeros((kh * kw, xp.shape[3]), np.float64)
-        for r in range(chunk * total // chunks, (chunk + 1) * total // chunks):
-            b, y = r // ho, r % ho
-            for x in range(wo):
-                d = dout[b, y, x, 0]
-                for i in range(kh):
-                    for j in range(kw):
-                        src, dst = xp[b, y + i, x + j], acc[i * kw + j]
-                        for c in range(src.shape[0]):
-                            dst[c] += d * src[c]
-        partial[chunk] = acc
-
-
 def _conv2d_dkernel_pointwise_v8(x2, d2, partial, rows):
     chunks = partial.shape[0]
     bands = (x2.shape[0] + rows - 1) // rows
@@ -107,13 +89,15 @@ def _conv2d_dkernel_pointwise_v8(x2, d2, partial, rows):
             partial[chunk] += np.dot(x2[r0:r1].T, d2[r0:r1])
 
 
-def _conv2d_dkernel_one_output_v7(xp, dout, partial, kh, kw):
+def _conv2d_dkernel_one_output(xp, dout, partial, kh, kw, row_like):
+    """v6 (``row_like`` float64) and v7 (``row_like`` of the input's dtype): each output row's taps
+    are summed in ``row_like``'s dtype, then added into the chunk's float64 sums."""
     _, ho, wo, _ = dout.shape
     chunks = partial.shape[0]
     total = xp.shape[0] * ho
     for chunk in prange(chunks):
         acc = np.zeros((kh * kw, xp.shape[3]), np.float64)
-        row = np.empty((kh * kw, xp.shape[3]), xp.dtype)
+        row = np.empty((kh * kw, xp.shape[3]), row_like.dtype)
         for r in range(chunk * total // chunks, (chunk + 1) * total // chunks):
             b, y = r // ho, r % ho
             row[:] = 0
@@ -129,9 +113,8 @@ def _conv2d_dkernel_one_output_v7(xp, dout, partial, kh, kw):
 
 
 conv2d_dkernel_v1 = njit(parallel=True, cache=True)(_conv2d_dkernel_v1)
-conv2d_dkernel_one_output_v7 = njit(parallel=True, fastmath=True, cache=True)(_conv2d_dkernel_one_output_v7)
+conv2d_dkernel_one_output = njit(parallel=True, fastmath=True, cache=True)(_conv2d_dkernel_one_output)
 conv2d_dkernel_pointwise_v8 = njit(parallel=True, cache=True)(_conv2d_dkernel_pointwise_v8)
-conv2d_dkernel_one_output_v6 = njit(parallel=True, fastmath=True, cache=True)(_conv2d_dkernel_one_output_v6)
 conv2d_dkernel_pointwise_v4 = njit(parallel=True, cache=True)(_conv2d_dkernel_pointwise_v4)
 conv2d_dkernel_banded = njit(parallel=True, cache=True)(_conv2d_dkernel_banded)
 
@@ -178,12 +161,12 @@ def _run_v4(x, dout, kh, kw, padding):
     return partial.sum(axis=0).reshape(1, 1, x.shape[3], dout.shape[3])
 
 
-def _one_output(kernel):
+def _one_output(row_dtype):
     """v6 and v7: float64 sums per chunk of rows, added in a fixed order."""
     def run(x, dout, kh, kw, padding):
         xp = _padded(x, kh, kw, padding)
         partial = np.empty((CHUNKS, kh * kw, x.shape[3]), np.float64)
-        kernel(xp, dout, partial, kh, kw)
+        conv2d_dkernel_one_output(xp, dout, partial, kh, kw, np.empty(0, row_dtype or xp.dtype))
         return partial.sum(axis=0).reshape(kh, kw, x.shape[3], 1).astype(dout.dtype)
     return run
 
@@ -201,8 +184,8 @@ VERSIONS = {
     "v3": (_run_v3, lambda kh, kw, cin, cout: kh == kw and 2 <= kh <= 7),
     "v4": (_run_v4, lambda kh, kw, cin, cout: kh == kw == 1),
     "v5": (_banded(True, 1024), lambda kh, kw, cin, cout: True),
-    "v6": (_one_output(conv2d_dkernel_one_output_v6), lambda kh, kw, cin, cout: cout == 1),
-    "v7": (_one_output(conv2d_dkernel_one_output_v7), lambda kh, kw, cin, cout: cout == 1),
+    "v6": (_one_output(np.float64), lambda kh, kw, cin, cout: cout == 1),
+    "v7": (_one_output(None), lambda kh, kw, cin, cout: cout == 1),
     "v8": (_run_v8, lambda kh, kw, cin, cout: kh == kw == 1),
 }
 
