@@ -118,3 +118,29 @@ def test_target_must_match_the_output():
     model = SRCNN.build("9-1-5", (4, 2), padding="valid")
     with pytest.raises(NpsrcnnError, match="network's output is"):
         model.loss_and_grads(np.zeros((1, 33, 33, 1), np.float32), np.zeros((1, 33, 33, 1), np.float32))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_relu_gates_follow_each_layers_own_activation(backend):
+    """The ReLU backward travels as a gate on the input gradient of the layer above; a linear layer
+    in the middle and a ReLU on the output must each be honoured. Oracle: the textbook order (each
+    layer's own ReLU backward, then its convolution's backward), in float64."""
+    model = SRCNN.build("3-1-3", (4, 3), padding="same", seed=2)
+    model.layers[1].activation, model.layers[2].activation = "linear", "relu"
+    model.layers[2].bias[:] = 0.0  # some outputs positive, some not
+    rng = np.random.default_rng(4)
+    x, y = rng.random((2, 7, 6, 1)), rng.random((2, 7, 6, 1))
+    outputs = [x]
+    for layer in model.layers:
+        z = reference.conv2d(outputs[-1], layer.kernel.astype(np.float64), layer.bias.astype(np.float64), "same")
+        outputs.append(reference.relu(z) if layer.activation == "relu" else z)
+    grad, expected = reference.mse(outputs[-1], y)[1], []
+    for k in reversed(range(3)):
+        if model.layers[k].activation == "relu":
+            grad = reference.relu_backward(outputs[k + 1], grad)
+        grad, dkernel, _ = reference.conv2d_backward(outputs[k], model.layers[k].kernel.astype(np.float64), grad, "same")
+        expected.insert(0, dkernel)
+    assert 0 < np.mean(outputs[1] == 0) < 1 and 0 < np.mean(outputs[3] == 0) < 1  # both gates matter
+    _, grads = model.loss_and_grads(x, y, backend=backend)
+    for (dkernel, _), want in zip(grads, expected):
+        np.testing.assert_allclose(dkernel, want, rtol=1e-6, atol=1e-12)
