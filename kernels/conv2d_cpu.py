@@ -325,6 +325,15 @@ def supports(version, kernel_shape):
 GATED = ("v4", "v5", "v8")  # versions that apply a gate in their epilogue (the input gradients' shapes)
 
 
+def gate_in_place(out, gate):
+    """Zero ``out`` where ``gate`` (shaped like it) is not positive, in a pass of its own: the ReLU
+    backward for the versions and routes that cannot gate as they write."""
+    if gate.shape != out.shape:
+        raise ValueError(f"gate has shape {gate.shape}; the output is {out.shape}")
+    relu_cpu.relu_backward_inplace_v1(np.ascontiguousarray(gate, dtype=out.dtype), out)
+    return out
+
+
 def conv2d(x, kernel, bias, padding="valid", relu=False, version="v1", gate=None):
     """Run one version: ``(N, H, W, C_in) -> (N, H', W', C_out)``, in x's float dtype (v4 computes
     in float32 whatever it is given).
@@ -336,17 +345,14 @@ def conv2d(x, kernel, bias, padding="valid", relu=False, version="v1", gate=None
     x = np.ascontiguousarray(x)
     kernel = np.ascontiguousarray(kernel, dtype=x.dtype)
     bias = np.ascontiguousarray(np.broadcast_to(bias, kernel.shape[3]), dtype=x.dtype)
+    run = VERSIONS[version][0]
     if gate is None:
-        return VERSIONS[version][0](x, kernel, bias, padding, relu)
-    gate = np.ascontiguousarray(gate, dtype=x.dtype)
-    if version in GATED:
-        return VERSIONS[version][0](x, kernel, bias, padding, relu, gate)
-    out = VERSIONS[version][0](x, kernel, bias, padding, relu)
-    if gate.shape != out.shape:
-        raise ValueError(f"gate has shape {gate.shape}; the output is {out.shape}")
-    relu_cpu.relu_backward_inplace_v1(gate, out)
-    return out
-
+        return run(x, kernel, bias, padding, relu)
+    if version not in GATED:
+        return gate_in_place(run(x, kernel, bias, padding, relu), gate)
+    if gate.shape != _out_shape(x, kernel, padding):  # the kernels index it unchecked
+        raise ValueError(f"gate has shape {gate.shape}; the output is {_out_shape(x, kernel, padding)}")
+    return run(x, kernel, bias, padding, relu, np.ascontiguousarray(gate, dtype=x.dtype))
 
 if __name__ == "__main__":
     from npsrcnn.kernels import harness

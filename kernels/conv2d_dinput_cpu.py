@@ -67,7 +67,7 @@ def conv2d_dx(dout, kernel, padding, version="v2", gate=None):
     the gate is not positive: pass the ReLU output of the layer below to fuse that ReLU's backward,
     which v2 then applies as it writes."""
     from npsrcnn import reference
-    from npsrcnn.kernels import relu_cpu
+    from npsrcnn.kernels import conv2d_cpu
 
     kh, kw = kernel.shape[:2]
     if version == "v2" and padding == "same" and kh % 2 and kw % 2:
@@ -75,10 +75,7 @@ def conv2d_dx(dout, kernel, padding, version="v2", gate=None):
     if version == "v2" and padding == "valid":
         return _through_forward(np.ascontiguousarray(dout), kernel, "full", gate)
     dx = reference.pad_backward(conv2d_dinput(dout, kernel, version), kh, kw, padding)
-    if gate is not None:
-        dx = np.ascontiguousarray(dx)
-        relu_cpu.relu_backward_inplace_v1(np.ascontiguousarray(gate, dtype=dx.dtype), dx)
-    return dx
+    return dx if gate is None else conv2d_cpu.gate_in_place(np.ascontiguousarray(dx), gate)
 
 
 def supports(version, kernel_shape):

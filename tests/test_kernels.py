@@ -68,6 +68,14 @@ def test_a_gated_convolution_is_the_relu_backward_of_its_output(version, padding
     assert 0.3 < np.mean(gated == 0) < 0.7
 
 
+@pytest.mark.parametrize("version", ["v1", "v4", "v8"])  # a pass after, and two that gate as they write
+def test_a_gate_of_another_shape_is_refused(version):
+    case = harness.make_case((1, 9, 8, 4, 3, 3, 5), "same", seed=1)
+    with pytest.raises(ValueError, match=r"gate has shape \(1, 9, 7, 5\); the output is \(1, 9, 8, 5\)"):
+        conv2d_cpu.conv2d(case["x"], case["kernel"], case["bias"], "same", False, version,
+                          gate=np.ones((1, 9, 7, 5), np.float32))
+
+
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("version", sorted(conv2d_dinput_cpu.VERSIONS))
 def test_a_gated_input_gradient_is_the_relu_backward_of_the_layer_below(padding, version):
