@@ -120,7 +120,7 @@ def cmd_train(args):
                       momentum=args.momentum, batch=args.batch, epochs=args.epochs, minutes=args.minutes,
                       val=args.val, patience=args.patience, seed=args.seed, backend=args.backend,
                       protocol=args.protocol, checkpoint_every=args.checkpoint_every, resume=args.resume,
-                      schedule=args.schedule, init=args.init, warmup=args.warmup)
+                      schedule=args.schedule, init=args.init, warmup=args.warmup, widen=args.widen)
     state = train(cfg)
     best = f", best validation PSNR {state.best_psnr:.2f} dB" if state.best_psnr is not None else ""
     print(f"{state.epoch} epochs, {state.step} steps{best}; weights in {args.out} (last.h5"
@@ -232,6 +232,8 @@ def build_parser():
                    help="raise the rate linearly from ~0 over these first epochs (keeps first-layer ReLUs alive)")
     p.add_argument("--init", metavar="WEIGHTS", help="start from these weights (e.g. another scale's model) and "
                    "their architecture")
+    p.add_argument("--widen", metavar="ARCH", help="with --init: larger kernel sizes, e.g. 9-5-5 from a 9-1-5 model; "
+                   "its kernels sit at the new ones' centres, so training starts from the same function")
     p.add_argument("--batch", type=int, default=128)
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=int)

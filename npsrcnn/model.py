@@ -114,6 +114,30 @@ class SRCNN:
 
         save_keras_h5(self, path)
 
+    def widened(self, arch):
+        """The same network with larger kernels ``arch`` (e.g. 9-5-5 from a 9-1-5): each old kernel sits
+        at the centre of its new one with zeros around it.
+
+        The wider model computes exactly the old function (a same-padded layer reads its padding only
+        through the new zeros; a valid one just outputs fewer pixels), so fine-tuning it starts where
+        the trained narrow one ended instead of from scratch. Every new size must be at least the old
+        one and differ from it by an even number, so that the centres line up.
+        """
+        sizes = parse_arch(arch)
+        if len(sizes) != len(self.layers):
+            raise NpsrcnnError(f"cannot widen a {len(self.layers)}-layer model to {arch} ({len(sizes)} layers)")
+        layers = []
+        for i, (layer, k) in enumerate(zip(self.layers, sizes), start=1):
+            kh, kw, c_in, c_out = layer.kernel.shape
+            if k < max(kh, kw) or (k - kh) % 2 or (k - kw) % 2:
+                raise NpsrcnnError(f"layer {i}: a {kh}x{kw} kernel cannot be centred in a {k}x{k} one "
+                                   f"(it must not shrink, and must grow by an even number)")
+            kernel = np.zeros((k, k, c_in, c_out), np.float32)
+            top, left = (k - kh) // 2, (k - kw) // 2
+            kernel[top:top + kh, left:left + kw] = layer.kernel
+            layers.append(ConvLayer(kernel, layer.bias.copy(), layer.padding, layer.activation))
+        return SRCNN(layers)
+
     @property
     def channels(self):
         return self.layers[0].kernel.shape[2]

@@ -69,7 +69,7 @@ class SGD:
 DEFAULT_RATES = {"adam": (3e-4,), "sgd": (1e-4, 1e-4, 1e-5)}
 # settings that shape the trajectory: a resumed run must keep them
 FIXED_ON_RESUME = ("data", "scale", "arch", "filters", "padding", "optimizer", "lr", "momentum", "batch", "seed",
-                   "protocol", "schedule", "init", "warmup")
+                   "protocol", "schedule", "init", "warmup", "widen")
 SCHEDULES = ("constant", "cosine")
 COSINE_FLOOR = 0.01  # the cosine schedule ends at 1% of the starting rate
 
@@ -116,6 +116,7 @@ class TrainConfig:
     schedule: str = "constant"  # or "cosine" over --epochs
     init: str = None  # start from these weights (their architecture) instead of a random network
     warmup: float = 0.0  # epochs of linear learning-rate ramp before the schedule
+    widen: str = None  # with init: larger kernel sizes (e.g. 9-5-5), the old kernels at their centres
 
     def layer_rates(self, n_layers):
         rates = tuple(self.lr or DEFAULT_RATES[self.optimizer])
@@ -159,6 +160,8 @@ def train(cfg, progress_bar=True, log=print):
         raise NpsrcnnError(f"the {cfg.schedule} schedule needs --epochs: it decays over the whole run")
     if not 0 <= cfg.warmup or (cfg.epochs is not None and cfg.warmup >= cfg.epochs):
         raise NpsrcnnError(f"--warmup {cfg.warmup:g} must be at least 0 and shorter than --epochs")
+    if cfg.widen and not cfg.init:
+        raise NpsrcnnError("--widen needs --init: it enlarges a trained model's kernels (a fresh one takes --arch)")
     rng = np.random.default_rng(cfg.seed)
     if cfg.resume:
         model, optimizer_state, state = _load_checkpoint(checkpoint, cfg)
@@ -166,6 +169,8 @@ def train(cfg, progress_bar=True, log=print):
         if checkpoint.exists():
             raise NpsrcnnError(f"{out}: holds a run already; continue it with --resume or choose another --out")
         model = SRCNN.from_file(cfg.init) if cfg.init else SRCNN.build(cfg.arch, cfg.filters, cfg.padding, seed=cfg.seed)
+        if cfg.widen:
+            model = model.widened(cfg.widen)
         optimizer_state, state = None, Progress()
     inputs, labels = training_pairs(cfg.data, cfg.scale, cfg.protocol)
     top, bottom, left, right = model.shrink

@@ -89,6 +89,36 @@ def test_geometry():
     assert model.describe().startswith("9-3-5 / 8-4, padding valid-same-valid, relu-relu-linear")
 
 
+@pytest.mark.parametrize("padding,extra_shrink", [(None, 2), ("valid", 3), ("same", 0), ("replicate", 0)])
+def test_a_widened_model_computes_the_same_function(padding, extra_shrink):
+    """9-3-5 -> 11-5-7 with the old kernels centred: the same output wherever both have one (a valid
+    layer widened by 2 loses one more pixel a side; a padded one reads its padding through zeros)."""
+    narrow = small_model(padding, seed=4)
+    for layer in narrow.layers:  # nonzero biases, so a misplaced kernel or a lost bias would show
+        layer.bias[:] = np.linspace(-0.05, 0.1, layer.bias.size)
+    wide = narrow.widened("11-5-7")
+    assert [l.kernel.shape[:2] for l in wide.layers] == [(11, 11), (5, 5), (7, 7)]
+    assert [(l.padding, l.activation) for l in wide.layers] == [(l.padding, l.activation) for l in narrow.layers]
+    x = real_luma(40, 45)
+    a, b = narrow.forward(x), wide.forward(x)
+    e = extra_shrink
+    assert b.shape == (a.shape[0] - 2 * e, a.shape[1] - 2 * e)
+    np.testing.assert_allclose(b, a[e:a.shape[0] - e, e:a.shape[1] - e], atol=2e-6)
+    wide.layers[0].kernel[0, 0] += 1.0  # the new taps are the wide model's own
+    np.testing.assert_array_equal(narrow.layers[0].kernel, small_model(padding, seed=4).layers[0].kernel)
+
+
+@pytest.mark.parametrize("arch,message", [
+    ("9-5", "3-layer model to 9-5"),
+    ("7-3-5", "9x9 kernel cannot be centred in a 7x7"),
+    ("9-4-5", "3x3 kernel cannot be centred in a 4x4"),
+])
+def test_widening_that_cannot_keep_the_function_is_an_error(arch, message):
+    with pytest.raises(NpsrcnnError) as info:
+        small_model().widened(arch)
+    assert message in str(info.value)
+
+
 @pytest.mark.parametrize("make,message", [
     (lambda: ConvLayer(np.zeros((3, 3, 1)), np.zeros(1)), "4 dimensions"),
     (lambda: ConvLayer(np.zeros((3, 3, 1, 2)), np.zeros(3)), "bias has shape (3,)"),

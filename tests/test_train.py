@@ -232,3 +232,27 @@ def test_a_run_started_from_weights_keeps_their_architecture_and_values(images, 
     cfg.resume, cfg.epochs = True, 2  # the cosine horizon is part of the run
     with pytest.raises(NpsrcnnError, match="other settings"):
         train(cfg, progress_bar=False, log=lambda m: None)
+
+
+def test_a_widened_run_starts_from_the_narrow_models_function(images, tmp_path):
+    donor = SRCNN.build("9-1-5", (8, 4), None, seed=3)
+    donor.save(tmp_path / "donor.h5")
+    cfg = TrainConfig(data=str(images / "train"), out=str(tmp_path / "run"), epochs=1, init=str(tmp_path / "donor.h5"),
+                      widen="9-3-5", scale=2, batch=16, lr=(1e-7,), backend="cpu")
+    train(cfg, progress_bar=False, log=lambda m: None)
+    tuned = SRCNN.from_file(tmp_path / "run" / "last.h5")
+    middle = tuned.layers[1].kernel
+    assert middle.shape == (3, 3, 8, 4)
+    np.testing.assert_allclose(middle[1, 1], donor.layers[1].kernel[0, 0], atol=1e-4)  # the donor at the centre
+    ring = middle.copy()
+    ring[1, 1] = 0
+    assert 0 < np.abs(ring).max() < 1e-4  # new taps start at zero and do get gradient
+    cfg.resume, cfg.epochs, cfg.widen = True, 2, "9-5-5"  # the widening is part of the run
+    with pytest.raises(NpsrcnnError, match="other settings \\(widen\\)"):
+        train(cfg, progress_bar=False, log=lambda m: None)
+
+
+def test_widen_without_init_is_an_error(images, tmp_path):
+    cfg = TrainConfig(data=str(images / "train"), out=str(tmp_path / "run"), epochs=1, widen="9-5-5")
+    with pytest.raises(NpsrcnnError, match="--widen needs --init"):
+        train(cfg, progress_bar=False, log=lambda m: None)
