@@ -1,7 +1,8 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   - runtime install, then the tutorial flow on a built-in image
 #   make test   - runtime + test install (TensorFlow is the reference), then the test suite
-# and one redraws the pictures of docs/how-srcnn-works.md (shipped x3 weights, or WEIGHTS=FILE):
+# and one redraws the pictures of docs/how-srcnn-works.md (shipped x3 weights, or WEIGHTS=FILE)
+# and the README's demo figure (always the shipped x3):
 #   make docs-images [WEIGHTS=runs/x3/best.h5]
 PYTHON ?= python3
 VENV ?= .venv
@@ -29,6 +30,7 @@ test: $(VENV)/.test
 
 docs-images: $(VENV)/.runtime
 	$(BIN)/npsrcnn explain -o docs/img -s 3 --overwrite $(if $(WEIGHTS),--weights $(WEIGHTS))
+	$(BIN)/python docs/draw_demo_figure.py docs/img/demo.png
 
 clean:
 	rm -rf $(VENV) demo-output build *.egg-info

@@ -45,3 +45,16 @@ def test_the_walkthrough_shows_every_picture_explain_draws():
     assert all((WALKTHROUGH.parent / name).is_file() for name in shown)
     assert "make docs-images" in text
     assert "docs-images:" in (ROOT / "Makefile").read_text()
+
+
+def test_the_readme_figure_is_drawn_by_its_script(tmp_path):
+    import runpy
+
+    import skimage.io
+
+    assert "docs/img/demo.png" in (ROOT / "README.md").read_text()
+    assert "docs/draw_demo_figure.py" in (ROOT / "Makefile").read_text()
+    draw = runpy.run_path(str(ROOT / "docs" / "draw_demo_figure.py"))["main"]
+    draw(str(tmp_path / "demo.png"))
+    figure = skimage.io.imread(tmp_path / "demo.png")
+    assert figure.shape[1] > 2 * figure.shape[0]  # three square panels side by side
