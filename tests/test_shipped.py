@@ -21,11 +21,12 @@ def test_every_paper_scale_ships():
 
 
 @pytest.mark.parametrize("scale", SCALES)
-def test_shipped_weights_are_small_finite_and_the_papers_network(scale):
+def test_shipped_weights_are_small_finite_and_the_papers_9_5_5(scale):
     path = shipped_weights(scale)
     assert path.stat().st_size < 1_000_000
     model = SRCNN.from_file(path)
-    assert [layer.kernel.shape for layer in model.layers] == [(9, 9, 1, 64), (1, 1, 64, 32), (5, 5, 32, 1)]
+    assert [layer.kernel.shape for layer in model.layers] == [(9, 9, 1, 64), (5, 5, 64, 32), (5, 5, 32, 1)]
+    assert [layer.padding for layer in model.layers] == ["valid", "same", "valid"]
     assert all(np.isfinite(layer.kernel).all() and np.isfinite(layer.bias).all() for layer in model.layers)
 
 
@@ -50,8 +51,8 @@ def test_shipped_weights_beat_bicubic_on_photos_they_never_saw(scale, name):
 def test_shipped_weights_use_their_units(scale):
     """Units whose ReLU never fires on what the network is given (bicubic-degraded luma) are dead
     weight: Adam at full rate from the first step left 32-36 of 64 first-layer units (and 6-7 of 32
-    second-layer ones) so in the first shipped files; the warm-up of the recipe keeps all but 5-9
-    (3-4) alive."""
+    second-layer ones) so in the first shipped files; with the recipe's warm-up, 6-9 (2-5) of the
+    shipped 9-5-5 networks' units stay silent."""
     patches = []
     for name in ["astronaut", "coffee", "chelsea"]:
         blurry = matlab_degrade(getattr(skimage.data, name)(), scale)[2].astype(np.float32)
