@@ -218,13 +218,18 @@ def test_a_checkpoint_from_before_warmup_existed_still_resumes(images, tmp_path)
         train(cfg, progress_bar=False, log=lambda m: None)
 
 
-def test_a_run_started_from_weights_keeps_their_architecture_and_values(images, tmp_path):
-    donor = SRCNN.build("9-3-5", (8, 4), None, seed=3)
+def tune_a_donor(images, tmp_path, arch, **settings):
+    """One epoch at a vanishing rate from a saved random ``arch``: ``(donor, tuned, cfg)``."""
+    donor = SRCNN.build(arch, (8, 4), None, seed=3)
     donor.save(tmp_path / "donor.h5")
     cfg = TrainConfig(data=str(images / "train"), out=str(tmp_path / "run"), epochs=1, init=str(tmp_path / "donor.h5"),
-                      schedule="cosine", scale=2, batch=16, lr=(1e-7,), backend="cpu")
+                      scale=2, batch=16, lr=(1e-7,), backend="cpu", **settings)
     train(cfg, progress_bar=False, log=lambda m: None)
-    tuned = SRCNN.from_file(tmp_path / "run" / "last.h5")
+    return donor, SRCNN.from_file(tmp_path / "run" / "last.h5"), cfg
+
+
+def test_a_run_started_from_weights_keeps_their_architecture_and_values(images, tmp_path):
+    donor, tuned, cfg = tune_a_donor(images, tmp_path, "9-3-5", schedule="cosine")
     assert [l.kernel.shape for l in tuned.layers] == [l.kernel.shape for l in donor.layers]
     for a, b in zip(tuned.layers, donor.layers):  # a vanishing rate: the donor's weights, barely moved
         np.testing.assert_allclose(a.kernel, b.kernel, atol=1e-4)
@@ -235,12 +240,7 @@ def test_a_run_started_from_weights_keeps_their_architecture_and_values(images, 
 
 
 def test_a_widened_run_starts_from_the_narrow_models_function(images, tmp_path):
-    donor = SRCNN.build("9-1-5", (8, 4), None, seed=3)
-    donor.save(tmp_path / "donor.h5")
-    cfg = TrainConfig(data=str(images / "train"), out=str(tmp_path / "run"), epochs=1, init=str(tmp_path / "donor.h5"),
-                      widen="9-3-5", scale=2, batch=16, lr=(1e-7,), backend="cpu")
-    train(cfg, progress_bar=False, log=lambda m: None)
-    tuned = SRCNN.from_file(tmp_path / "run" / "last.h5")
+    donor, tuned, cfg = tune_a_donor(images, tmp_path, "9-1-5", widen="9-3-5")
     middle = tuned.layers[1].kernel
     assert middle.shape == (3, 3, 8, 4)
     np.testing.assert_allclose(middle[1, 1], donor.layers[1].kernel[0, 0], atol=1e-4)  # the donor at the centre
