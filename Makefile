@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   - runtime install, then the tutorial flow on a built-in image
-#   make test   - runtime + test install (TensorFlow is the reference), then the test suite
+#   make test   - runtime + test install (TensorFlow is the reference), then ruff, the import
+#                 contracts (lint-imports) and the test suite
 # and one redraws the pictures of docs/how-srcnn-works.md (shipped x3 weights, or WEIGHTS=FILE)
 # and the README's demo figure (always the shipped x3):
 #   make docs-images [WEIGHTS=runs/x3/best.h5]
@@ -25,11 +26,15 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.runtime
 	$(BIN)/npsrcnn demo --out demo-output
 
+# lint, format and the layers' import contracts first: each fails fast, before the long pytest run
 test: $(VENV)/.test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 docs-images: $(VENV)/.runtime
-	$(BIN)/npsrcnn explain -o docs/img -s 3 --overwrite $(if $(WEIGHTS),--weights $(WEIGHTS))
+	$(BIN)/npsrcnn explain -o docs/img -s 3 --overwrite $(if $(WEIGHTS),--model $(WEIGHTS))
 	$(BIN)/python docs/draw_demo_figure.py docs/img/demo.png
 
 clean:

@@ -3,7 +3,7 @@
     python benchmarks/gpu.py [--sizes 1920x1080 3840x2160] [--rounds 5] [--json FILE]
 
 Needs a CUDA GPU with numba-cuda and torch (the device machine has both). Rows per architecture:
-forward on a luma image of each size with every layer forced to one CUDA version, the registry's
+forward on a luma image of each size with every layer forced to one CUDA version, ``kernels.versions``'
 choice per layer ("npsrcnn cuda"), and cuDNN in float32 with TF32 off, then on; and one training
 step on a batch of 128 33×33 patches (forward, MSE, backward, Adam): npsrcnn's cuda backend (Adam on
 the host: the weights are kilobytes) against PyTorch (autograd, torch.optim.Adam). Times are the best
@@ -11,19 +11,20 @@ of ``--rounds`` interleaved rounds, synchronised; TFLOP/s counts 2 flops per mul
 direct convolution; "% peak" is against the GPU's float32 (non-tensor) peak, SMs × 128 lanes × 2 ×
 clock; "x cuDNN" is the ratio to cuDNN float32 with TF32 off (higher is faster).
 """
+
 import argparse
 import json
 import sys
-import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from forward import ARCHS, conv_flops  # noqa: E402
+from forward import ARCHS, conv_flops, race  # noqa: E402
 
-from npsrcnn import SRCNN  # noqa: E402
-from npsrcnn.kernels import conv2d_cuda, registry  # noqa: E402
+from npsrcnn import SRCNN, backends  # noqa: E402
+from npsrcnn.kernels import conv2d_cuda, harness, versions  # noqa: E402
 from npsrcnn.train import Adam  # noqa: E402
 
 
@@ -34,38 +35,17 @@ def fp32_peak_tflops():
     return device.MULTIPROCESSOR_COUNT * 128 * 2 * device.CLOCK_RATE * 1e3 / 1e12, device.name
 
 
-def race(candidates, rounds, sync):
-    for fn in candidates.values():
-        fn()
-        sync()
-    best = {name: float("inf") for name in candidates}
-    for _ in range(rounds):
-        for name, fn in candidates.items():
-            sync()
-            start = time.perf_counter()
-            fn()
-            sync()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
 def forced_forward(model, x, version):
     def run():
-        chosen = registry.cuda_conv2d_version
-        registry.cuda_conv2d_version = lambda shape: version
-        try:
+        with versions.forced("cuda", "conv2d", version):
             return _device_forward(model, x)
-        finally:
-            registry.cuda_conv2d_version = chosen
+
     return run
 
 
 def _device_forward(model, x):
     """The cuda backend's layers without the final copy to the host (cuDNN's rows do not copy either)."""
-    ops = registry.BACKENDS["cuda"]
-    for layer in model.layers:
-        x = ops.layer_forward(x, layer)
-    return x
+    return deque(model.layer_outputs(x, backends.get("cuda")), maxlen=1)[0]
 
 
 def torch_model(model, tf32):
@@ -83,6 +63,7 @@ def torch_model(model, tf32):
 
     def configure():
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+
     return net, configure
 
 
@@ -106,10 +87,21 @@ def main():
         reference = best["cuDNN fp32"]
         for impl, seconds in best.items():
             tflops = flops / seconds / 1e12
-            rows.append(dict(arch=arch, what=what, implementation=impl, ms=1e3 * seconds, tflops=tflops,
-                             percent_peak=100 * tflops / peak, x_cudnn=reference / seconds))
-            print(f"{arch:14} {what:22} {impl:18} {1e3 * seconds:9.2f} {tflops:8.2f} {100 * tflops / peak:7.1f} "
-                  f"{reference / seconds:8.2f}")
+            rows.append(
+                dict(
+                    arch=arch,
+                    what=what,
+                    implementation=impl,
+                    ms=1e3 * seconds,
+                    tflops=tflops,
+                    percent_peak=100 * tflops / peak,
+                    x_cudnn=reference / seconds,
+                )
+            )
+            print(
+                f"{arch:14} {what:22} {impl:18} {1e3 * seconds:9.2f} {tflops:8.2f} {100 * tflops / peak:7.1f} "
+                f"{reference / seconds:8.2f}"
+            )
 
     def sync():
         cuda.synchronize()
@@ -123,8 +115,11 @@ def main():
             w, h = (int(v) for v in size.split("x"))
             x = np.random.default_rng(0).random((1, h + top + bottom, w + left + right, 1), dtype=np.float32)
             x_device, x_torch = cuda.to_device(x), torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).cuda()
-            candidates = {f"cuda {v}": forced_forward(model, x_device, v) for v in conv2d_cuda.VERSIONS
-                          if all(conv2d_cuda.supports(v, l.kernel.shape) for l in model.layers)}
+            candidates = {
+                f"cuda {v}": forced_forward(model, x_device, v)
+                for v in conv2d_cuda.VERSIONS
+                if all(v in harness.supported(conv2d_cuda, "conv2d", l.kernel.shape) for l in model.layers)
+            }
             candidates["npsrcnn cuda"] = lambda: _device_forward(model, x_device)
             for tf32 in (False, True):
                 net, configure = torch_model(model, tf32)
@@ -133,8 +128,9 @@ def main():
                     configure()
                     with torch.no_grad():
                         return net(x_torch)
+
                 candidates[f"cuDNN {'tf32' if tf32 else 'fp32'}"] = run
-            report(arch, f"forward {size}", race(candidates, args.rounds, sync), conv_flops(model, *x.shape[1:3]))
+            report(arch, f"forward {size}", race(candidates, args.rounds, sync=sync), conv_flops(model, *x.shape[1:3]))
         batch = np.random.default_rng(1).random((128, 33, 33, 1), dtype=np.float32)
         target = np.random.default_rng(2).random((128, 33 - top - bottom, 33 - left - right, 1), dtype=np.float32)
         params = [a for layer in model.layers for a in (layer.kernel, layer.bias)]
@@ -143,6 +139,7 @@ def main():
         def ours():
             _, grads = model.loss_and_grads(batch, target, backend="cuda")
             optimizer.step(params, [g for pair in grads for g in pair])
+
         candidates = {"npsrcnn cuda": ours}
         batch_t = torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).cuda()
         target_t = torch.from_numpy(target.transpose(0, 3, 1, 2).copy()).cuda()
@@ -155,8 +152,11 @@ def main():
                 opt.zero_grad()
                 torch.nn.functional.mse_loss(net(batch_t), target_t).backward()
                 opt.step()
+
             candidates[f"cuDNN {'tf32' if tf32 else 'fp32'}"] = step
-        report(arch, "train step 128x33x33", race(candidates, args.rounds, sync), 3 * conv_flops(model, 33, 33) * 128)
+        report(
+            arch, "train step 128x33x33", race(candidates, args.rounds, sync=sync), 3 * conv_flops(model, 33, 33) * 128
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(dict(device=name, peak_tflops=peak, rows=rows), indent=1))
 

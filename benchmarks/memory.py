@@ -12,6 +12,7 @@ The peak is ``VmHWM``, reset once the kernels are loaded, not ``ru_maxrss``: Lin
 parent's resident size into ``ru_maxrss`` across fork and exec, so a child of a large process (a
 test session with TensorFlow loaded) would report the parent's size.
 """
+
 import argparse
 import json
 import os
@@ -45,21 +46,32 @@ def child(width, height, scale, arch, tile):
 
     sizes, filters = arch.split(":")
     model = npsrcnn.SRCNN.build(sizes, tuple(int(f) for f in filters.split("-")))
-    npsrcnn.predict(np.zeros((40, 40, 3), np.uint8), scale=scale, weights=model)  # load or compile every kernel
+    npsrcnn.predict(np.zeros((40, 40, 3), np.uint8), scale=scale, model=model)  # load or compile every kernel
     reset_peak()
     base = status_bytes("VmRSS")
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    out = npsrcnn.predict(image, scale=scale, weights=model, tile=None if tile == "auto" else int(tile))
+    out = npsrcnn.predict(image, scale=scale, model=model, tile=None if tile == "auto" else int(tile))
     widest = max(l.kernel.shape[2] + l.kernel.shape[3] for l in model.layers)
-    print(json.dumps({"base": base, "peak": status_bytes("VmHWM"), "output": list(out.shape),
-                      "untiled": out.shape[0] * out.shape[1] * widest * 4}))
+    print(
+        json.dumps(
+            {
+                "base": base,
+                "peak": status_bytes("VmHWM"),
+                "output": list(out.shape),
+                "untiled": out.shape[0] * out.shape[1] * widest * 4,
+            }
+        )
+    )
 
 
 def measure(width, height, scale, arch="9-3-5:128-64", tile="auto"):
     """One case in a fresh interpreter -> its figures (bytes), as ``child`` prints them."""
-    result = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", str(width), str(height),
-                             str(scale), arch, str(tile)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--child", str(width), str(height), str(scale), arch, str(tile)],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"case {width}x{height} x{scale} failed:\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -81,8 +93,10 @@ def main():
         size, scale = case.split(":")
         width, height = (int(v) for v in size.split("x"))
         r = measure(width, height, scale, args.arch, args.tile)
-        print(f"{size:>11} {scale:>5} {r['output'][1]}x{r['output'][0]:<6} {r['base'] / MIB:7.0f} "
-              f"{r['peak'] / MIB:7.0f} {r['untiled'] / MIB:8.0f}")
+        print(
+            f"{size:>11} {scale:>5} {r['output'][1]}x{r['output'][0]:<6} {r['base'] / MIB:7.0f} "
+            f"{r['peak'] / MIB:7.0f} {r['untiled'] / MIB:8.0f}"
+        )
 
 
 if __name__ == "__main__":

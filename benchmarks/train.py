@@ -8,14 +8,15 @@ Keras trains the same network (same paddings, Adam 3e-4, ``mse``) with ``fit`` o
 of samples. The two alternate in rounds within this one process; the ratio reported is the median of
 the rounds' ratios, with their range, and the best round of each beside it.
 """
+
 import argparse
-import json
 import os
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
+from forward import save_json, say
 
 from npsrcnn import SRCNN
 from npsrcnn.train import Adam
@@ -32,8 +33,9 @@ def npsrcnn_step(model, x, y, batch, backend):
     def step():
         i = position[0] % (len(x) // batch)
         position[0] += 1
-        _, grads = model.loss_and_grads(x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch], backend=backend)
+        _, grads = model.loss_and_grads(x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch], backend=backend)
         optimizer.step(params, [g for pair in grads for g in pair])
+
     return step
 
 
@@ -41,9 +43,13 @@ def keras_step(model, x, y, batch):
     """``fit`` for one epoch of ``steps`` batches per call (Keras' own loop, as users train)."""
     import keras
 
-    twin = keras.Sequential([keras.Input((None, None, 1))] + [
-        keras.layers.Conv2D(l.kernel.shape[3], l.kernel.shape[:2], padding=l.padding, activation=l.activation)
-        for l in model.layers])
+    twin = keras.Sequential(
+        [keras.Input((None, None, 1))]
+        + [
+            keras.layers.Conv2D(l.kernel.shape[3], l.kernel.shape[:2], padding=l.padding, activation=l.activation)
+            for l in model.layers
+        ]
+    )
     twin.set_weights([a for l in model.layers for a in (l.kernel, l.bias)])
     twin.compile(optimizer=keras.optimizers.Adam(3e-4), loss="mse")
     return lambda: twin.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
@@ -83,8 +89,10 @@ def main():
 
         set_threads(args.threads)
     rng = np.random.default_rng(0)
-    print(f"{os.cpu_count()} cores; batch {args.batch} of 33x33, {args.steps} steps a round, {args.rounds} "
-          f"interleaved rounds; Adam; tutorials' paddings")
+    print(
+        f"{os.cpu_count()} cores; batch {args.batch} of 33x33, {args.steps} steps a round, {args.rounds} "
+        f"interleaved rounds; Adam; tutorials' paddings"
+    )
     print("samples/s: the best round; x keras.fit: the median of the rounds' ratios (their range), then best vs best")
     print(f"{'arch':14} {'implementation':16} {'samples/s':>10} {'x keras.fit':>12} {'range':>11} {'best/best':>9}")
     rows = []
@@ -94,25 +102,28 @@ def main():
         top, bottom, left, right = model.shrink
         n = args.steps * args.batch
         x = rng.random((n, 33, 33, 1), dtype=np.float32)
-        y = np.ascontiguousarray(x[:, top:33 - bottom, left:33 - right])  # learn the identity: any target will do
+        y = np.ascontiguousarray(x[:, top : 33 - bottom, left : 33 - right])  # learn the identity: any target will do
         keras_epoch = keras_step(model, x, y, args.batch)
-        seconds = race(keras_epoch, npsrcnn_step(SRCNN(model.layers), x, y, args.batch, args.backend), args.steps,
-                       args.rounds)
+        seconds = race(
+            keras_epoch, npsrcnn_step(SRCNN(model.layers), x, y, args.batch, args.backend), args.steps, args.rounds
+        )
         ratios = np.array(seconds["keras.fit"]) / np.array(seconds["npsrcnn"])
         best = {name: n / min(times) for name, times in seconds.items()}
         for name, rate in (("keras.fit", best["keras.fit"]), (f"npsrcnn {args.backend}", best["npsrcnn"])):
             mine = name != "keras.fit"
-            row = dict(arch=spec, implementation=name, samples_per_s=rate,
-                       speed_vs_keras=float(np.median(ratios)) if mine else 1.0,
-                       ratio_range=[float(ratios.min()), float(ratios.max())] if mine else [1.0, 1.0],
-                       best_vs_best=rate / best["keras.fit"])
+            row = dict(
+                arch=spec,
+                implementation=name,
+                samples_per_s=rate,
+                speed_vs_keras=float(np.median(ratios)) if mine else 1.0,
+                ratio_range=[float(ratios.min()), float(ratios.max())] if mine else [1.0, 1.0],
+                best_vs_best=rate / best["keras.fit"],
+            )
             rows.append(row)
             spread = f"{row['ratio_range'][0]:.2f}-{row['ratio_range'][1]:.2f}"
-            print(f"{spec:14} {name:16} {rate:10.0f} {row['speed_vs_keras']:12.2f} {spread:>11} "
-                  f"{row['best_vs_best']:9.2f}", flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"batch": args.batch, "steps": args.steps, "rows": rows}, f, indent=1)
+            ratio, best_ratio = row["speed_vs_keras"], row["best_vs_best"]
+            say(f"{spec:14} {name:16} {rate:10.0f} {ratio:12.2f} {spread:>11} {best_ratio:9.2f}")
+    save_json(args.json, {"batch": args.batch, "steps": args.steps, "rows": rows})
 
 
 if __name__ == "__main__":

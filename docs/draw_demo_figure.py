@@ -5,6 +5,7 @@
 The PSNR figures are the demo's own, on RGB of the whole image; the crop only makes the face large
 enough to see what the network restores.
 """
+
 import sys
 import tempfile
 
@@ -20,8 +21,11 @@ def main(out="docs/img/demo.png", scale=3):
         result = run_demo(tmp, scale=scale)
         images = [read_image(path)[FACE] for path in result["files"][:3]]
     labels = ["original"] + [f"{label.split()[0]} x{scale}: {p:.2f} dB" for label, p, _, _ in result["rows"]]
-    side_by_side(list(zip(labels, images)), out, title=f"npsrcnn demo: the astronaut shrunk by {scale} "
-                 "(MATLAB bicubic), PSNR on RGB of the whole image")
+    side_by_side(
+        list(zip(labels, images)),
+        out,
+        title=f"npsrcnn demo: the astronaut shrunk by {scale} (MATLAB bicubic), PSNR on RGB of the whole image",
+    )
     print(f"wrote {out}")
 
 

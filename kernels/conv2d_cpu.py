@@ -1,7 +1,8 @@
 """Convolution forward on the CPU (numba.njit):
 ``x (N, H, W, C_in), kernel (kh, kw, C_in, C_out), bias (C_out,) -> (N, H', W', C_out)``, with
-``valid`` / ``same`` / ``replicate`` / ``full`` padding and ReLU fused. ``full`` (kh-1 zeros on each
-side) is what the input gradient needs.
+``valid`` / ``same`` / ``replicate`` / ``full`` padding or any ``reference.Border`` (a tile pads only
+where it touches the image's edge) and ReLU fused. ``full`` (kh-1 zeros on each side) is what the
+input gradient needs. v4 and v7 read the border in place; the others pad a copy first.
 
 Versions (``python -m npsrcnn.kernels.conv2d_cpu --list``):
     v1  direct loops over a padded copy, C_out innermost, ``prange`` over output rows
@@ -28,17 +29,19 @@ Every version keeps to numba's thread pool: BLAS is called single-threaded from 
 Mixing BLAS's own threads with numba's made whole networks up to 2x slower than their layers
 on 2 cores (both pools spin-wait for the cores in turn).
 """
+
 import sys
 
 import numpy as np
 from numba import njit, prange
 
-from npsrcnn.reference import pad_split
 from npsrcnn.kernels import relu_cpu, winograd_cpu
 from npsrcnn.kernels.threads import blas_single
+from npsrcnn.reference import border, pad
 
 
 def _conv2d_valid_v1(x, kernel, bias, out):
+    # the textbook loops, as conv2d_dkernel_cpu's v1 (the same six nested loops, summed the other way)
     n, hp, wp, c_in = x.shape
     kh, kw, _, c_out = kernel.shape
     out_h, out_w = hp - kh + 1, wp - kw + 1
@@ -67,7 +70,7 @@ def im2col_band(x, r0, r1, ho, kh, kw, cols):
         b, y = (r0 + r) // ho, (r0 + r) % ho
         for xo in range(wo):
             for i in range(kh):
-                cols[r * wo + xo, i * span:(i + 1) * span] = x2[b, y + i, xo * cin:xo * cin + span]
+                cols[r * wo + xo, i * span : (i + 1) * span] = x2[b, y + i, xo * cin : xo * cin + span]
 
 
 @njit(inline="always")
@@ -81,7 +84,7 @@ def im2col_band_transposed(x, r0, r1, ho, kh, kw, cols_t):
         for i in range(kh):
             for j in range(kw):
                 for c in range(cin):
-                    cols_t[(i * kw + j) * cin + c, r * wo:(r + 1) * wo] = x[b, y + i, j:j + wo, c]
+                    cols_t[(i * kw + j) * cin + c, r * wo : (r + 1) * wo] = x[b, y + i, j : j + wo, c]
 
 
 def _conv2d_valid_im2col_v2(x, k2, bias, out, kh, kw, rows, relu):
@@ -174,6 +177,8 @@ def _shifted_sum_v7(z, bias, out, kh, kw, top, left, replicate, relu):
 
 
 def _conv2d_valid_transposed_v8(x, k2, bias, out, kh, kw, rows, relu, gate):
+    # v2's band prologue, kept inline: numba's prange wants the band loop in the kernel itself, and v8
+    # differs from v2 only in the matrix it fills (transposed) and the product it takes
     _, ho, wo, cout = out.shape
     o2 = out.reshape(-1, cout)
     total = x.shape[0] * ho
@@ -182,7 +187,7 @@ def _conv2d_valid_transposed_v8(x, k2, bias, out, kh, kw, rows, relu, gate):
         r1 = min(total, r0 + rows)
         cols_t = np.empty((k2.shape[0], (r1 - r0) * wo), x.dtype)
         im2col_band_transposed(x, r0, r1, ho, kh, kw, cols_t)
-        block = o2[r0 * wo:r1 * wo]
+        block = o2[r0 * wo : r1 * wo]
         np.dot(cols_t.T, k2, block)
         for p in range(block.shape[0]):
             for o in range(cout):
@@ -207,31 +212,20 @@ def gemm(a, b, bias=None, relu=False, gate=None):
     with blas_single():
         gemm_bands(np.ascontiguousarray(a), np.ascontiguousarray(b), bias, out, 2048, relu, gate)
     return out
+
+
 conv2d_valid_im2col_v2 = njit(parallel=True, cache=True)(_conv2d_valid_im2col_v2)
 conv2d_valid_one_output_v3 = njit(parallel=True, fastmath=True, cache=True)(_conv2d_valid_one_output_v3)
 
 
-def padding_amounts(padding, kh, kw):
-    """``(top, bottom, left, right)`` for a padding mode; ``full`` pads kh-1 / kw-1 on every side."""
-    if padding == "valid":
-        return 0, 0, 0, 0
-    if padding == "full":
-        return kh - 1, kh - 1, kw - 1, kw - 1
-    return pad_split(kh) + pad_split(kw)
+def _out_shape(x, kernel, padding):
+    kh, kw, _, cout = kernel.shape
+    b = border(padding, kh, kw)
+    return x.shape[0], x.shape[1] + b.top + b.bottom - kh + 1, x.shape[2] + b.left + b.right - kw + 1, cout
 
 
 def _padded(x, kh, kw, padding):
-    top, bottom, left, right = padding_amounts(padding, kh, kw)
-    if not (top or bottom or left or right):
-        return np.ascontiguousarray(x)
-    mode = "edge" if padding == "replicate" else "constant"
-    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), mode=mode)
-
-
-def _out_shape(x, kernel, padding):
-    kh, kw, _, cout = kernel.shape
-    top, bottom, left, right = padding_amounts(padding, kh, kw)
-    return x.shape[0], x.shape[1] + top + bottom - kh + 1, x.shape[2] + left + right - kw + 1, cout
+    return np.ascontiguousarray(pad(x, kh, kw, padding))
 
 
 def _run_v1(x, kernel, bias, padding, relu):
@@ -247,8 +241,9 @@ def _run_v2(x, kernel, bias, padding, relu):
     out = np.empty(_out_shape(x, kernel, padding), x.dtype)
     rows = max(1, -(-256 // out.shape[2]))  # at least ~256 pixels per GEMM
     with blas_single():
-        conv2d_valid_im2col_v2(xp, np.ascontiguousarray(kernel.reshape(kh * kw * cin, cout)), bias, out, kh, kw,
-                               rows, relu)
+        conv2d_valid_im2col_v2(
+            xp, np.ascontiguousarray(kernel.reshape(kh * kw * cin, cout)), bias, out, kh, kw, rows, relu
+        )
     return out
 
 
@@ -264,45 +259,63 @@ def _run_v4(x, kernel, bias, padding, relu, gate=None):
     out = np.empty(_out_shape(x, kernel, padding), np.float32)
     m = winograd_cpu.tile_size(kernel.shape[0], out.shape[1], out.shape[2])
     at, _, bt = winograd_cpu.transforms(m, kernel.shape[0])
-    top, _, left, _ = padding_amounts(padding, *kernel.shape[:2])
+    b = border(padding, *kernel.shape[:2])
     with blas_single():
-        winograd_cpu.conv2d_winograd(np.ascontiguousarray(x, dtype=np.float32), winograd_cpu.kernel_transform(kernel, m),
-                                     at.astype(np.float32), bt.astype(np.float32), bias.astype(np.float32), out,
-                                     top, left, padding == "replicate", relu, gate, 32)
+        winograd_cpu.conv2d_winograd(
+            np.ascontiguousarray(x, dtype=np.float32),
+            winograd_cpu.kernel_transform(kernel, m),
+            at.astype(np.float32),
+            bt.astype(np.float32),
+            bias.astype(np.float32),
+            out,
+            b.top,
+            b.left,
+            b.replicate,
+            relu,
+            gate,
+            32,
+        )
     return out.astype(x.dtype, copy=False)
 
 
 def _run_v5(x, kernel, bias, padding, relu, gate=None):
-    out = gemm(x.reshape(-1, kernel.shape[2]), kernel.reshape(kernel.shape[2], kernel.shape[3]), bias, relu,
-               None if gate is None else gate.reshape(-1, kernel.shape[3]))
+    out = gemm(
+        x.reshape(-1, kernel.shape[2]),
+        kernel.reshape(kernel.shape[2], kernel.shape[3]),
+        bias,
+        relu,
+        None if gate is None else gate.reshape(-1, kernel.shape[3]),
+    )
     return out.reshape(x.shape[:3] + (kernel.shape[3],))
 
 
 def _transposed_im2col(kernel_fn, transposed_kernel):
     """v6 and v8: bands of about 256 output pixels (a 64-channel band's result fits the L2 cache)."""
+
     def run(x, kernel, bias, padding, relu, gate=None):
         kh, kw, cin, cout = kernel.shape
         xp = _padded(x, kh, kw, padding)
         out = np.empty(_out_shape(x, kernel, padding), x.dtype)
         rows = max(1, -(-256 // out.shape[2]))
-        k2 = np.ascontiguousarray(kernel.reshape(kh * kw * cin, cout).T if transposed_kernel else
-                                  kernel.reshape(kh * kw * cin, cout))
+        k2 = np.ascontiguousarray(
+            kernel.reshape(kh * kw * cin, cout).T if transposed_kernel else kernel.reshape(kh * kw * cin, cout)
+        )
         with blas_single():
             if transposed_kernel:
                 kernel_fn(xp, k2, bias, out, kh, kw, rows, relu)
             else:
                 kernel_fn(xp, k2, bias, out, kh, kw, rows, relu, None if gate is None else gate.reshape(-1, cout))
         return out
+
     return run
 
 
 def _run_v7(x, kernel, bias, padding, relu):
     kh, kw, cin, cout = kernel.shape
-    top, _, left, _ = padding_amounts(padding, kh, kw)
+    b = border(padding, kh, kw)
     z = gemm(x.reshape(-1, cin), kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout))
     out = np.empty(_out_shape(x, kernel, padding), x.dtype)
-    shifted_sum_v7(z.reshape(x.shape[:3] + (kh * kw * cout,)), bias, out, kh, kw, top, left,
-                   padding == "replicate", relu)
+    shifted_sum_v7(z.reshape(x.shape[:3] + (kh * kw * cout,)), bias, out, kh, kw, b.top, b.left, b.replicate, relu)
     return out
 
 
@@ -318,10 +331,7 @@ VERSIONS = {
 }
 
 
-def supports(version, kernel_shape):
-    return VERSIONS[version][1](*kernel_shape)
-
-
+TARGET = "cpu"
 GATED = ("v4", "v5", "v8")  # versions that apply a gate in their epilogue (the input gradients' shapes)
 
 
@@ -353,6 +363,7 @@ def conv2d(x, kernel, bias, padding="valid", relu=False, version="v1", gate=None
     if gate.shape != _out_shape(x, kernel, padding):  # the kernels index it unchecked
         raise ValueError(f"gate has shape {gate.shape}; the output is {_out_shape(x, kernel, padding)}")
     return run(x, kernel, bias, padding, relu, np.ascontiguousarray(gate, dtype=x.dtype))
+
 
 if __name__ == "__main__":
     from npsrcnn.kernels import harness

@@ -1,6 +1,7 @@
 """Convolution forward on the GPU (numba.cuda), float32:
 ``x (N, H, W, C_in), kernel (kh, kw, C_in, C_out), bias (C_out,) -> (N, H', W', C_out)``, with
-``valid`` / ``same`` / ``replicate`` / ``full`` padding applied while reading (no padded copy) and
+``valid`` / ``same`` / ``replicate`` / ``full`` padding or a ``reference.Border`` applied while
+reading (no padded copy, so a tile's border never leaves the device) and
 bias + ReLU fused into the write.
 
 Versions (``python -m npsrcnn.kernels.conv2d_cuda --list``):
@@ -15,19 +16,22 @@ Versions (``python -m npsrcnn.kernels.conv2d_cuda --list``):
 The grid maps outputs to threads: v1 (x, y, image·channel), v2 (16×16 pixel tiles, image·channel
 group), v3 (64-pixel rows of the flattened output × 64-channel groups).
 """
+
 import sys
 
 import numpy as np
 from numba import cuda, float32
 
-from npsrcnn.kernels.conv2d_cpu import padding_amounts
-from npsrcnn.kernels.cuda_support import as_device, blocks, source, to_host
+from npsrcnn.kernels.cuda_support import as_device, blocks, source, where_given
+from npsrcnn.reference import border
 
 TILE, CO_BLOCK, MAX_K = 16, 8, 9  # v2
 BM, BN, BK = 64, 64, 8  # v3: output tile (pixels × channels), reduction step
 
 
 def _conv2d_v1(x, kernel, bias, out, top, left, replicate, relu):
+    # one thread per output value, the grid's prologue as conv2d_dinput_cuda's v1 (the same mapping
+    # of (x, y, image·channel) to threads, for another array)
     ox, oy, z = cuda.grid(3)
     n, h, w, c_in = x.shape
     kh, kw, _, c_out = kernel.shape
@@ -146,8 +150,9 @@ conv2d_v3 = cuda.jit(_conv2d_v3)
 
 def _launch_v1(x, kernel, bias, out, top, left, replicate, relu):
     n, out_h, out_w, c_out = out.shape
-    conv2d_v1[(blocks(out_w, 32), blocks(out_h, 8), n * c_out), (32, 8, 1)](x, kernel, bias, out, top, left,
-                                                                            replicate, relu)
+    conv2d_v1[(blocks(out_w, 32), blocks(out_h, 8), n * c_out), (32, 8, 1)](
+        x, kernel, bias, out, top, left, replicate, relu
+    )
 
 
 def _launch_v2(x, kernel, bias, out, top, left, replicate, relu):
@@ -162,7 +167,8 @@ def _launch_v3(x, kernel, bias, out, top, left, replicate, relu):
     out2 = out.reshape(n * out_h * out_w, c_out)
     kernel2 = kernel.reshape(kh * kw * c_in, c_out)
     conv2d_v3[(blocks(out2.shape[0], BM), blocks(c_out, BN)), (16, 16)](
-        x, kernel2, bias, out2, out_h, out_w, kh, kw, top, left, replicate, relu)
+        x, kernel2, bias, out2, out_h, out_w, kh, kw, top, left, replicate, relu
+    )
 
 
 VERSIONS = {
@@ -172,24 +178,24 @@ VERSIONS = {
 }
 
 
-def supports(version, kernel_shape):
-    return VERSIONS[version][1](*kernel_shape)
+TARGET = "cuda"
 
 
 def conv2d_device(x, kernel, bias, padding="valid", relu=False, version="v3"):
     """Device arrays in, a new device array out: ``(N, H, W, C_in) -> (N, H', W', C_out)``."""
     kh, kw, _, c_out = kernel.shape
-    top, bottom, left, right = padding_amounts(padding, kh, kw)
+    b = border(padding, kh, kw)
     n, h, w, _ = x.shape
-    out = cuda.device_array((n, h + top + bottom - kh + 1, w + left + right - kw + 1, c_out), np.float32)
-    VERSIONS[version][0](x, kernel, bias, out, top, left, padding == "replicate", relu)
+    out = cuda.device_array((n, h + b.top + b.bottom - kh + 1, w + b.left + b.right - kw + 1, c_out), np.float32)
+    VERSIONS[version][0](x, kernel, bias, out, b.top, b.left, b.replicate, relu)
     return out
 
 
 def conv2d(x, kernel, bias, padding="valid", relu=False, version="v1"):
-    """Host arrays in and out (the harness's interface), computed in float32."""
-    bias = np.broadcast_to(np.asarray(bias, np.float32), kernel.shape[3])
-    return to_host(conv2d_device(as_device(x), as_device(kernel), as_device(bias), padding, relu, version))
+    """Run one version on host or device arrays, computed in float32; the result is where ``x`` is."""
+    if not hasattr(bias, "copy_to_host"):
+        bias = np.broadcast_to(np.asarray(bias, np.float32), kernel.shape[3])
+    return where_given(conv2d_device(as_device(x), as_device(kernel), as_device(bias), padding, relu, version), x)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ Versions:
     v2  the same sums split into a fixed number of chunks under ``prange`` (float64 partials, added
         in order afterwards: the result does not depend on the thread count).
 """
+
+import sys
+
 import numpy as np
 from numba import njit, prange
 
@@ -43,10 +46,21 @@ def _conv2d_dbias_chunks_v2(dout, dbias):
 conv2d_dbias_v1 = njit(cache=True)(_conv2d_dbias_v1)
 conv2d_dbias_chunks_v2 = njit(parallel=True, cache=True)(_conv2d_dbias_chunks_v2)
 
-VERSIONS = {"v1": conv2d_dbias_v1, "v2": conv2d_dbias_chunks_v2}
+VERSIONS = {
+    "v1": (conv2d_dbias_v1, lambda kh, kw, cin, cout: True),
+    "v2": (conv2d_dbias_chunks_v2, lambda kh, kw, cin, cout: True),
+}
+TARGET = "cpu"
 
 
 def conv2d_dbias(dout, version="v1"):
+    """Run one version: ``(N, Ho, Wo, C_out) -> (C_out,)``."""
     dbias = np.empty(dout.shape[3], dtype=dout.dtype)
-    VERSIONS[version](np.ascontiguousarray(dout), dbias)
+    VERSIONS[version][0](np.ascontiguousarray(dout), dbias)
     return dbias
+
+
+if __name__ == "__main__":
+    from npsrcnn.kernels import harness
+
+    harness.main(sys.modules[__name__], "conv2d_dbias")

@@ -5,10 +5,13 @@ Versions:
     v1  one block per channel: its threads stride over the pixels, then a tree reduction in shared
         memory (fixed order: deterministic)
 """
+
+import sys
+
 import numpy as np
 from numba import cuda, float32
 
-from npsrcnn.kernels.cuda_support import as_device, block_sum, to_host
+from npsrcnn.kernels.cuda_support import as_device, block_sum, where_given
 
 THREADS = 256
 
@@ -35,12 +38,16 @@ def _run_v1(dout):
     return dbias
 
 
-VERSIONS = {"v1": _run_v1}
-
-
-def conv2d_dbias_device(dout, version="v1"):
-    return VERSIONS[version](dout)
+VERSIONS = {"v1": (_run_v1, lambda kh, kw, cin, cout: True)}
+TARGET = "cuda"
 
 
 def conv2d_dbias(dout, version="v1"):
-    return to_host(VERSIONS[version](as_device(dout)))
+    """Run one version on a host or device array: ``(N, Ho, Wo, C_out) -> (C_out,)``, where ``dout`` is."""
+    return where_given(VERSIONS[version][0](as_device(dout)), dout)
+
+
+if __name__ == "__main__":
+    from npsrcnn.kernels import harness
+
+    harness.main(sys.modules[__name__], "conv2d_dbias")

@@ -9,10 +9,14 @@ Versions:
     v2  it is a convolution: the ``full`` correlation of ``dout`` with the kernel rotated 180° and its
         channels swapped, run by the fastest forward version for that shape (Winograd for 3×3/5×5).
 """
+
 import sys
 
 import numpy as np
 from numba import njit, prange
+
+from npsrcnn import reference
+from npsrcnn.kernels import conv2d_cpu, versions
 
 
 def _conv2d_dinput_v1(dout, kernel, dxp):
@@ -45,18 +49,24 @@ def _run_v1(dout, kernel):
 def _through_forward(dout, kernel, padding, gate=None):
     """The correlation of ``dout`` with the kernel rotated 180° and its channels swapped, run by the
     fastest forward version for that shape (``gate``: see ``conv2d_cpu.conv2d``)."""
-    from npsrcnn.kernels import conv2d_cpu, registry
-
     rotated = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2), dtype=dout.dtype)
-    return conv2d_cpu.conv2d(dout, rotated, np.zeros(rotated.shape[3], dout.dtype), padding, False,
-                             registry.conv2d_version(rotated.shape), gate)
+    return conv2d_cpu.conv2d(
+        dout,
+        rotated,
+        np.zeros(rotated.shape[3], dout.dtype),
+        padding,
+        False,
+        versions.pick("cpu", "conv2d", rotated.shape),
+        gate,
+    )
 
 
 def _run_v2(dout, kernel):
     return _through_forward(dout, kernel, "full")
 
 
-VERSIONS = {"v1": _run_v1, "v2": _run_v2}
+VERSIONS = {"v1": (_run_v1, lambda kh, kw, cin, cout: True), "v2": (_run_v2, lambda kh, kw, cin, cout: True)}
+TARGET = "cpu"
 
 
 def conv2d_dx(dout, kernel, padding, version="v2", gate=None):
@@ -66,9 +76,6 @@ def conv2d_dx(dout, kernel, padding, version="v2", gate=None):
     for ``valid`` it is the ``full`` one. ``gate`` (shaped like the input) zeroes the gradient where
     the gate is not positive: pass the ReLU output of the layer below to fuse that ReLU's backward,
     which v2 then applies as it writes."""
-    from npsrcnn import reference
-    from npsrcnn.kernels import conv2d_cpu
-
     kh, kw = kernel.shape[:2]
     if version == "v2" and padding == "same" and kh % 2 and kw % 2:
         return _through_forward(np.ascontiguousarray(dout), kernel, "same", gate)
@@ -78,13 +85,9 @@ def conv2d_dx(dout, kernel, padding, version="v2", gate=None):
     return dx if gate is None else conv2d_cpu.gate_in_place(np.ascontiguousarray(dx), gate)
 
 
-def supports(version, kernel_shape):
-    return True
-
-
 def conv2d_dinput(dout, kernel, version="v1"):
     """Run one version: ``(N, Ho, Wo, C_out) -> (N, Ho+kh-1, Wo+kw-1, C_in)``."""
-    return VERSIONS[version](np.ascontiguousarray(dout), np.ascontiguousarray(kernel, dtype=dout.dtype))
+    return VERSIONS[version][0](np.ascontiguousarray(dout), np.ascontiguousarray(kernel, dtype=dout.dtype))
 
 
 if __name__ == "__main__":

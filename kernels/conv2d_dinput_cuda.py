@@ -10,13 +10,15 @@ Versions:
     v2  it is a convolution: the ``full`` correlation of ``dout`` with the kernel rotated 180° and its
         channels swapped, run by the chosen forward kernel (``conv2d_cuda``)
 """
+
 import sys
 
 import numpy as np
 from numba import cuda, float32
 
+from npsrcnn.kernels import conv2d_cuda, versions
+from npsrcnn.kernels.cuda_support import as_device, blocks, to_host, where_given
 from npsrcnn.reference import pad_split
-from npsrcnn.kernels.cuda_support import as_device, blocks, to_host
 
 
 def _conv2d_dinput_v1(dout, kernel, dxp):
@@ -77,18 +79,18 @@ def _run_v1(dout, kernel):
 
 
 def _through_forward(dout, kernel_rotated, padding):
-    from npsrcnn.kernels import conv2d_cuda, registry
-
     bias = cuda.to_device(np.zeros(kernel_rotated.shape[3], np.float32))
-    return conv2d_cuda.conv2d_device(dout, kernel_rotated, bias, padding, False,
-                                     registry.cuda_conv2d_version(kernel_rotated.shape))
+    return conv2d_cuda.conv2d_device(
+        dout, kernel_rotated, bias, padding, False, versions.pick("cuda", "conv2d", kernel_rotated.shape)
+    )
 
 
-VERSIONS = {"v1": _run_v1, "v2": lambda dout, kernel: _through_forward(dout, as_device(rotated(to_host(kernel))), "full")}
+def _run_v2(dout, kernel):
+    return _through_forward(dout, as_device(rotated(to_host(kernel))), "full")
 
 
-def supports(version, kernel_shape):
-    return True
+VERSIONS = {"v1": (_run_v1, lambda kh, kw, cin, cout: True), "v2": (_run_v2, lambda kh, kw, cin, cout: True)}
+TARGET = "cuda"
 
 
 def fold(dxp, kh, kw, padding):
@@ -98,8 +100,9 @@ def fold(dxp, kh, kw, padding):
     (top, bottom), (left, right) = pad_split(kh), pad_split(kw)
     n, hp, wp, c = dxp.shape
     dx = cuda.device_array((n, hp - top - bottom, wp - left - right, c), np.float32)
-    fold_v1[(blocks(dx.shape[2], 32), blocks(dx.shape[1], 8), n * c), (32, 8, 1)](dxp, dx, top, left,
-                                                                                 padding == "replicate")
+    fold_v1[(blocks(dx.shape[2], 32), blocks(dx.shape[1], 8), n * c), (32, 8, 1)](
+        dxp, dx, top, left, padding == "replicate"
+    )
     return dx
 
 
@@ -116,8 +119,9 @@ def conv2d_dx_device(dout, kernel, kernel_rotated, padding, version="v2"):
 
 
 def conv2d_dinput(dout, kernel, version="v1"):
-    """Host arrays in and out (the harness's interface): ``(N, Ho, Wo, C_out) -> (N, Ho+kh-1, Wo+kw-1, C_in)``."""
-    return to_host(VERSIONS[version](as_device(dout), as_device(kernel)))
+    """Run one version on host or device arrays: ``(N, Ho, Wo, C_out) -> (N, Ho+kh-1, Wo+kw-1, C_in)``,
+    where ``dout`` is."""
+    return where_given(VERSIONS[version][0](as_device(dout), as_device(kernel)), dout)
 
 
 if __name__ == "__main__":

@@ -21,14 +21,16 @@ Versions:
         while BLAS packs them (v4's 10⁴-row GEMMs stream them from memory; v2's im2col bands were
         faster than v4 for that reason alone).
 """
+
 import sys
 
 import numpy as np
 from numba import njit, prange
 
 from npsrcnn.kernels import winograd_cpu
-from npsrcnn.kernels.conv2d_cpu import _padded, im2col_band, im2col_band_transposed, padding_amounts
+from npsrcnn.kernels.conv2d_cpu import _padded, im2col_band, im2col_band_transposed
 from npsrcnn.kernels.threads import blas_single
+from npsrcnn.reference import border
 
 CHUNKS = 8  # partial sums: fixed, so results are bit-identical whatever the thread count
 
@@ -64,11 +66,11 @@ def _conv2d_dkernel_banded(xp, dout, partial, kh, kw, rows, transposed):
             if transposed:
                 cols_t = np.empty((partial.shape[1], (r1 - r0) * wo), xp.dtype)
                 im2col_band_transposed(xp, r0, r1, ho, kh, kw, cols_t)
-                partial[chunk] += np.dot(cols_t, d2[r0 * wo:r1 * wo])
+                partial[chunk] += np.dot(cols_t, d2[r0 * wo : r1 * wo])
             else:
                 cols = np.empty(((r1 - r0) * wo, partial.shape[1]), xp.dtype)
                 im2col_band(xp, r0, r1, ho, kh, kw, cols)
-                partial[chunk] += np.dot(cols.T, d2[r0 * wo:r1 * wo])
+                partial[chunk] += np.dot(cols.T, d2[r0 * wo : r1 * wo])
 
 
 def _conv2d_dkernel_pointwise_v4(x2, d2, partial):
@@ -128,6 +130,7 @@ def _run_v1(x, dout, kh, kw, padding):
 
 def _banded(transposed, pixels_per_band):
     """A version that sums im2col GEMMs over bands of output rows into CHUNKS partial sums."""
+
     def run(x, dout, kh, kw, padding):
         xp = _padded(x, kh, kw, padding)
         rows = max(1, -(-pixels_per_band // dout.shape[2]))
@@ -135,20 +138,27 @@ def _banded(transposed, pixels_per_band):
         with blas_single():
             conv2d_dkernel_banded(xp, dout, partial, kh, kw, rows, transposed)
         return partial.sum(axis=0).reshape(kh, kw, x.shape[3], dout.shape[3])
+
     return run
 
 
 def _run_v3(x, dout, kh, kw, padding):
     m = winograd_cpu.tile_size(kh, dout.shape[1], dout.shape[2])
     at, gt, bt = winograd_cpu.transforms(kh, m)  # F(r, m): r outputs per axis, dout tiles of m as filters
-    top, _, left, _ = padding_amounts(padding, kh, kw)
+    b = border(padding, kh, kw)
     alpha = bt.shape[0]
     partial = np.zeros((CHUNKS, alpha * alpha, x.shape[3], dout.shape[3]), np.float32)
     with blas_single():
-        winograd_cpu.dkernel_winograd(np.ascontiguousarray(x, dtype=np.float32),
-                                      np.ascontiguousarray(dout, dtype=np.float32), bt.astype(np.float32),
-                                      gt.astype(np.float32), partial, top, left,
-                                      padding == "replicate")
+        winograd_cpu.dkernel_winograd(
+            np.ascontiguousarray(x, dtype=np.float32),
+            np.ascontiguousarray(dout, dtype=np.float32),
+            bt.astype(np.float32),
+            gt.astype(np.float32),
+            partial,
+            b.top,
+            b.left,
+            b.replicate,
+        )
     transformed = partial.astype(np.float64).sum(axis=0).reshape(alpha, alpha, x.shape[3], dout.shape[3])
     dkernel = np.einsum("ia,abco,jb->ijco", at, transformed, at)
     return dkernel.astype(dout.dtype)
@@ -163,11 +173,13 @@ def _run_v4(x, dout, kh, kw, padding):
 
 def _one_output(row_dtype):
     """v6 and v7: float64 sums per chunk of rows, added in a fixed order."""
+
     def run(x, dout, kh, kw, padding):
         xp = _padded(x, kh, kw, padding)
         partial = np.empty((CHUNKS, kh * kw, x.shape[3]), np.float64)
         conv2d_dkernel_one_output(xp, dout, partial, kh, kw, np.empty(0, row_dtype or xp.dtype))
         return partial.sum(axis=0).reshape(kh, kw, x.shape[3], 1).astype(dout.dtype)
+
     return run
 
 
@@ -190,8 +202,7 @@ VERSIONS = {
 }
 
 
-def supports(version, kernel_shape):
-    return VERSIONS[version][1](*kernel_shape)
+TARGET = "cpu"
 
 
 def conv2d_dkernel(x, dout, kh, kw, padding="valid", version="v1"):

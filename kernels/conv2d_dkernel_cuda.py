@@ -11,13 +11,14 @@ Versions:
         gathered im2col and of dout in shared memory per step; chunks' partial sums are added in a
         fixed order (deterministic, no atomics)
 """
+
 import sys
 
 import numpy as np
 from numba import cuda, float32
 
-from npsrcnn.kernels.conv2d_cpu import padding_amounts
-from npsrcnn.kernels.cuda_support import as_device, blocks, source, to_host
+from npsrcnn.kernels.cuda_support import as_device, blocks, source, where_given
+from npsrcnn.reference import border
 
 T = 16  # v2 tile
 PIXELS_PER_CHUNK = 2048  # v2: each block's share of the reduction
@@ -94,39 +95,33 @@ sum_chunks = cuda.jit(_sum_chunks)
 
 
 def _run_v1(x, dout, kh, kw, padding):
-    top, _, left, _ = padding_amounts(padding, kh, kw)
+    b = border(padding, kh, kw)
     dkernel = cuda.device_array((kh, kw, x.shape[3], dout.shape[3]), np.float32)
-    conv2d_dkernel_v1[blocks(dkernel.size, 128), 128](x, dout, dkernel, top, left, padding == "replicate")
+    conv2d_dkernel_v1[blocks(dkernel.size, 128), 128](x, dout, dkernel, b.top, b.left, b.replicate)
     return dkernel
 
 
 def _run_v2(x, dout, kh, kw, padding):
-    top, _, left, _ = padding_amounts(padding, kh, kw)
+    b = border(padding, kh, kw)
     n, out_h, out_w, c_out = dout.shape
     depth, pixels = kh * kw * x.shape[3], n * out_h * out_w
     chunks = blocks(pixels, PIXELS_PER_CHUNK)
     partial = cuda.device_array((chunks, depth, c_out), np.float32)
     conv2d_dkernel_v2[(blocks(depth, T), blocks(c_out, T), chunks), (T, T)](
-        x, dout.reshape(pixels, c_out), partial, out_h, out_w, kw, top, left, padding == "replicate")
+        x, dout.reshape(pixels, c_out), partial, out_h, out_w, kw, b.top, b.left, b.replicate
+    )
     total = cuda.device_array((depth, c_out), np.float32)
     sum_chunks[blocks(total.size, 128), 128](partial, total)
     return total.reshape(kh, kw, x.shape[3], c_out)
 
 
-VERSIONS = {"v1": _run_v1, "v2": _run_v2}
-
-
-def supports(version, kernel_shape):
-    return True
-
-
-def conv2d_dkernel_device(x, dout, kh, kw, padding="valid", version="v2"):
-    return VERSIONS[version](x, dout, kh, kw, padding)
+VERSIONS = {"v1": (_run_v1, lambda kh, kw, cin, cout: True), "v2": (_run_v2, lambda kh, kw, cin, cout: True)}
+TARGET = "cuda"
 
 
 def conv2d_dkernel(x, dout, kh, kw, padding="valid", version="v1"):
-    """Host arrays in and out (the harness's interface)."""
-    return to_host(VERSIONS[version](as_device(x), as_device(dout), kh, kw, padding))
+    """Run one version on host or device arrays -> ``(kh, kw, C_in, C_out)``, where ``x`` is."""
+    return where_given(VERSIONS[version][0](as_device(x), as_device(dout), kh, kw, padding), x)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ launch sizes, and the padding rule every kernel applies while it reads.
 ``NUMBA_ENABLE_CUDASIM=1`` runs every kernel in numba's CUDA simulator (each thread a Python thread):
 slow, but it executes the same code, so CI checks the kernels' indexing without a GPU.
 """
+
 import zlib
 
 import numpy as np
@@ -23,6 +24,18 @@ def as_device(a):
 
 def to_host(a):
     return a.copy_to_host() if is_device_array(a) else np.asarray(a)
+
+
+def where_given(result, given):
+    """A device ``result`` back where its input ``given`` came from: left on the device for device
+    input, copied to the host for host input. The op files' functions take either, so the harness
+    times device arrays and the tests pass host ones."""
+    return result if is_device_array(given) else to_host(result)
+
+
+def synchronize():
+    """Wait for every launched kernel (timing measures the work, not the launch)."""
+    cuda.synchronize()
 
 
 def blocks(size, per_block):

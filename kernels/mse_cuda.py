@@ -5,10 +5,13 @@ Versions:
     v1  one pass, one thread per element: ``2 * diff / size`` written, ``diff²`` reduced per block in
         shared memory; the host adds the blocks' partial sums in float64
 """
+
+import sys
+
 import numpy as np
 from numba import cuda, float32
 
-from npsrcnn.kernels.cuda_support import as_device, block_sum, blocks, to_host
+from npsrcnn.kernels.cuda_support import as_device, block_sum, blocks, where_given
 
 THREADS = 256
 
@@ -33,19 +36,23 @@ def _run_v1(pred, target):
     size = pred.size
     grad = cuda.device_array(pred.shape, np.float32)
     partial = cuda.device_array(blocks(size, THREADS), np.float32)
-    mse_v1[partial.size, THREADS](pred.reshape(size), target.reshape(size), grad.reshape(size), partial,
-                                  np.float32(2.0 / size))
+    mse_v1[partial.size, THREADS](
+        pred.reshape(size), target.reshape(size), grad.reshape(size), partial, np.float32(2.0 / size)
+    )
     return float(partial.copy_to_host().astype(np.float64).sum() / size), grad
 
 
-VERSIONS = {"v1": _run_v1}
-
-
-def mse_device(pred, target, version="v1"):
-    """Device ``pred``; ``target`` on the host or the device -> ``(loss, dpred on the device)``."""
-    return VERSIONS[version](pred, as_device(target))
+VERSIONS = {"v1": (_run_v1, lambda kh, kw, cin, cout: True)}
+TARGET = "cuda"
 
 
 def mse(pred, target, version="v1"):
-    loss, grad = mse_device(as_device(pred), target, version)
-    return loss, to_host(grad)
+    """Run one version on host or device arrays -> ``(loss, dpred)``, the gradient where ``pred`` is."""
+    loss, grad = VERSIONS[version][0](as_device(pred), as_device(target))
+    return loss, where_given(grad, pred)
+
+
+if __name__ == "__main__":
+    from npsrcnn.kernels import harness
+
+    harness.main(sys.modules[__name__], "mse")

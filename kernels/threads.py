@@ -11,6 +11,7 @@ output in again: on this project's machine that made 9-1-5 at 512x512 take 100 m
 for reuse, as TensorFlow's own allocator does. The cpu backend calls it once on first use;
 ``NPSRCNN_KEEP_MEMORY=0`` opts out.
 """
+
 import ctypes
 import os
 import sys

@@ -11,7 +11,8 @@ transpose of polynomial multiplication, so with E_n the α×n matrix of each poi
 (∞ contributing the leading coefficient), Aᵀ = E_mᵀ, G = E_r and Bᵀ = (E_α)⁻ᵀ. Accuracy in float32
 is about 1e-6 (F(4,3)) to 1e-5 (F(4,5)) of the output's scale, measured in the tests.
 """
-from functools import lru_cache
+
+from functools import cache
 
 import numpy as np
 from numba import njit, prange
@@ -20,13 +21,13 @@ POINTS = (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, -3.0, 1 / 3, -1 / 3)
 
 
 def _powers(points, n):
-    return np.array([[p ** k for k in range(n)] for p in points] + [[0.0] * (n - 1) + [1.0]])
+    return np.array([[p**k for k in range(n)] for p in points] + [[0.0] * (n - 1) + [1.0]])
 
 
-@lru_cache(maxsize=None)
+@cache
 def transforms(m, r):
     """``(Aᵀ (m, α), G (α, r), Bᵀ (α, α))`` in float64 for F(m, r), α = m + r - 1 ≤ 12."""
-    points = POINTS[:m + r - 2]
+    points = POINTS[: m + r - 2]
     return _powers(points, m).T, _powers(points, r), np.linalg.inv(_powers(points, m + r - 1)).T
 
 
@@ -45,6 +46,24 @@ def kernel_transform(kernel, m):
     _, g, _ = transforms(m, kernel.shape[0])
     u = np.einsum("ia,abco,jb->ijco", g, kernel.astype(np.float64), g)
     return np.ascontiguousarray(u.reshape(-1, kernel.shape[2], kernel.shape[3]), dtype=np.float32)
+
+
+@njit(inline="always")
+def _second_half(coefs, tmp, out, col):
+    """The second half of a 2-D transform, whose first half (``tmp``, ``(n, q, C)``) took the rows:
+    ``out[i * n + j, col, :] = Σ_b coefs[j, b] · tmp[i, b, :]`` for ``coefs (n, q)``, skipping the
+    matrices' zeros. The forward's input tiles (Bᵀ d B) and the kernel gradient's output-gradient
+    tiles (G' w G'ᵀ) both end in it."""
+    n = coefs.shape[0]
+    for i in range(tmp.shape[0]):
+        for j in range(n):
+            k = i * n + j
+            out[k, col, :] = 0.0
+            for b in range(tmp.shape[1]):
+                coef = coefs[j, b]
+                if coef != 0.0:
+                    for c in range(tmp.shape[2]):
+                        out[k, col, c] += coef * tmp[i, b, c]
 
 
 @njit(inline="always")
@@ -78,15 +97,7 @@ def _input_tiles(x, g0, count, tiles_h, tiles_w, m, pad_top, pad_left, replicate
                     if coef != 0.0:
                         for c in range(cin):
                             tmp[i, bb, c] += coef * d[a, bb, c]
-        for i in range(alpha):
-            for j in range(alpha):
-                k = i * alpha + j
-                v[k, t0 + t, :] = 0.0
-                for bb in range(alpha):
-                    coef = bt[j, bb]
-                    if coef != 0.0:
-                        for c in range(cin):
-                            v[k, t0 + t, c] += coef * tmp[i, bb, c]
+        _second_half(bt, tmp, v, t0 + t)
 
 
 def _conv2d_winograd(x, u, at, bt, bias, out, pad_top, pad_left, replicate, relu, gate, band_tiles):
@@ -170,15 +181,7 @@ def _dkernel_winograd(x, dout, bt, gt, partial, pad_top, pad_left, replicate):
                                     if coef != 0.0:
                                         for o in range(cout):
                                             g[i, q, o] += coef * dout[b, ty * m + p, tx * m + q, o]
-                    for i in range(alpha):
-                        for j in range(alpha):
-                            k = i * alpha + j
-                            w[k, t0 + tx, :] = 0.0
-                            for q in range(m):
-                                coef = gt[j, q]
-                                if coef != 0.0:
-                                    for o in range(cout):
-                                        w[k, t0 + tx, o] += coef * g[i, q, o]
+                    _second_half(gt, g, w, t0 + tx)
             used = (stop - start) * tiles_w
             for k in range(alpha * alpha):
                 partial[chunk, k] += np.dot(v[k, :used].T, w[k, :used])

@@ -1,4 +1,5 @@
 """Write files so that a crash or a kill never leaves a half-written one behind."""
+
 import os
 from contextlib import contextmanager
 from pathlib import Path

@@ -12,6 +12,7 @@ The rules a batch follows:
 - A bad file stops the run with its one-line error; with ``keep_going`` it is reported, skipped,
   and counted, and the run ends as failed.
 """
+
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -64,8 +65,9 @@ def plan(source, out_dir, scale, suffix="_x{scale}", ext="auto", recursive=False
         raise NpsrcnnError(f"--suffix {suffix!r} contains a path separator")
     if ext != "auto" and f".{ext.lstrip('.').lower()}" not in WRITABLE:
         raise NpsrcnnError(f"--ext {ext!r} is not one of auto, {', '.join(s[1:] for s in WRITABLE)}")
-    targets = {src: out_dir / src.parent.relative_to(root) / f"{src.stem}{tag}{_output_suffix(src, ext)}"
-               for src in inputs}
+    targets = {
+        src: out_dir / src.parent.relative_to(root) / f"{src.stem}{tag}{_output_suffix(src, ext)}" for src in inputs
+    }
     # an earlier run's output (face_x2.png beside face.png) is not an input of this one
     written = {dst.resolve() for dst in targets.values()}
     inputs = [src for src in inputs if src.resolve() not in written or targets[src].resolve() == src.resolve()]
@@ -77,8 +79,9 @@ def plan(source, out_dir, scale, suffix="_x{scale}", ext="auto", recursive=False
         if key in originals:
             raise NpsrcnnError(f"{dst}: would overwrite an input; choose another output folder or --suffix")
         if key in claimed:
-            raise NpsrcnnError(f"{claimed[key]} and {src} would both be written to {dst}; use --ext auto or "
-                               f"separate folders")
+            raise NpsrcnnError(
+                f"{claimed[key]} and {src} would both be written to {dst}; use --ext auto or separate folders"
+            )
         claimed[key] = src
         jobs.append((src, dst))
     return jobs, warnings

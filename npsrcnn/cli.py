@@ -3,25 +3,28 @@
 Errors in the user's input print one line, ``npsrcnn: <file or option>: <problem>``, and exit 1;
 a command returns its exit code (``upscale --keep-going`` gives 1 when some file failed).
 """
+
 import argparse
 import os
 import signal
 import sys
 from pathlib import Path
 
+from npsrcnn import backends
 from npsrcnn.errors import NpsrcnnError
+
 
 def cmd_upscale(args):
     from tqdm import tqdm
 
     from npsrcnn import batch
+    from npsrcnn.model import resolve_model
     from npsrcnn.predict import predict
-    from npsrcnn.weights import resolve_model
 
     jobs, warnings = batch.plan(args.input, args.output, args.scale, args.suffix, args.ext, args.recursive)
     for message in warnings:
         print(f"warning: {message}", file=sys.stderr)
-    model = resolve_model(args.weights, args.scale)
+    model = resolve_model(args.model, args.scale)
     batch.prepare_output(jobs)
 
     def upscale(image):  # a second progress bar, over tiles, for images of more than one
@@ -32,16 +35,24 @@ def cmd_upscale(args):
             if total > 1:
                 bar = bar or tqdm(total=total, unit="tile", leave=False, disable=None)
                 bar.update(1)
+
         try:
-            return predict(image, scale=args.scale, weights=model, backend=args.backend, tile=args.tile,
-                           progress=progress)
+            return predict(
+                image, scale=args.scale, model=model, backend=args.backend, tile=args.tile, progress=progress
+            )
         finally:
             if bar is not None:
                 bar.close()
 
     files = tqdm(jobs, unit="file", disable=None)  # progress bars only on a terminal
-    summary = batch.run(files, upscale, overwrite=args.overwrite, keep_going=args.keep_going, say=tqdm.write,
-                        warn=lambda message: tqdm.write(f"npsrcnn: {message}", file=sys.stderr))
+    summary = batch.run(
+        files,
+        upscale,
+        overwrite=args.overwrite,
+        keep_going=args.keep_going,
+        say=tqdm.write,
+        warn=lambda message: tqdm.write(f"npsrcnn: {message}", file=sys.stderr),
+    )
     files.close()
     print(f"{summary.line()}; outputs in {args.output}")
     return 1 if summary.failed else 0
@@ -76,15 +87,18 @@ def cmd_info(args):
         kh, kw, c_in, c_out = layer.kernel.shape
         print(f"  conv{i}: {kh}x{kw}, {c_in} -> {c_out}, padding {layer.padding}, {layer.activation}")
     top, bottom, left, right = model.shrink
-    print(f"  receptive field {model.receptive_field[0]}x{model.receptive_field[1]}; "
-          f"output loses {top + bottom} rows and {left + right} columns")
+    print(
+        f"  receptive field {model.receptive_field[0]}x{model.receptive_field[1]}; "
+        f"output loses {top + bottom} rows and {left + right} columns"
+    )
 
 
 def cmd_demo(args):
     from npsrcnn.demo import run_demo
 
-    result = run_demo(args.out, scale=args.scale, weights=args.weights, backend=args.backend,
-                      method=args.method, degradation=args.degrade)
+    result = run_demo(
+        args.out, scale=args.scale, model=args.model, backend=args.backend, method=args.method, degradation=args.degrade
+    )
     if result["note"]:
         print(f"note: {result['note']}")
     print(f"astronaut (scikit-image), {args.method} x{args.scale} ({args.degrade} resizing), {args.scale} px shaved:")
@@ -100,10 +114,11 @@ def cmd_evaluate(args):
     from npsrcnn.atomic import atomic_write
     from npsrcnn.evaluate import evaluate, format_tables, load_models, report
 
-    models = (lambda: load_models(args.weights, args.scale)) if "srcnn" in args.methods else None
+    models = (lambda: load_models(args.model, args.scale)) if "srcnn" in args.methods else None
     warn = lambda message: print(message, file=sys.stderr)
-    rows = evaluate(args.data, args.scale, args.methods, args.protocol, models, args.backend, args.degrade,
-                    args.figures, warn=warn)
+    rows = evaluate(
+        args.data, args.scale, args.methods, args.protocol, models, args.backend, args.degrade, args.figures, warn=warn
+    )
     print(format_tables(rows, args.protocol, verbose=args.verbose))
     if args.json:
         with atomic_write(args.json) as tmp:
@@ -115,26 +130,56 @@ def cmd_evaluate(args):
 def cmd_train(args):
     from npsrcnn.train import TrainConfig, train
 
-    cfg = TrainConfig(data=args.data, out=args.out, scale=args.scale, arch=args.arch, filters=tuple(args.filters),
-                      padding=args.padding, optimizer=args.optimizer, lr=tuple(args.lr) if args.lr else None,
-                      momentum=args.momentum, batch=args.batch, epochs=args.epochs, minutes=args.minutes,
-                      val=args.val, patience=args.patience, seed=args.seed, backend=args.backend,
-                      protocol=args.protocol, checkpoint_every=args.checkpoint_every, resume=args.resume,
-                      schedule=args.schedule, init=args.init, warmup=args.warmup, widen=args.widen)
+    cfg = TrainConfig(
+        data=args.data,
+        out=args.out,
+        scale=args.scale,
+        arch=args.arch,
+        filters=tuple(args.filters),
+        padding=args.padding,
+        optimizer=args.optimizer,
+        lr=tuple(args.lr) if args.lr else None,
+        momentum=args.momentum,
+        batch=args.batch,
+        epochs=args.epochs,
+        minutes=args.minutes,
+        val=args.val,
+        patience=args.patience,
+        seed=args.seed,
+        backend=args.backend,
+        protocol=args.protocol,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        schedule=args.schedule,
+        init=args.init,
+        warmup=args.warmup,
+        widen=args.widen,
+    )
     state = train(cfg)
     best = f", best validation PSNR {state.best_psnr:.2f} dB" if state.best_psnr is not None else ""
-    print(f"{state.epoch} epochs, {state.step} steps{best}; weights in {args.out} (last.h5"
-          f"{', best.h5' if best else ''}), log.csv, curves.png")
+    print(
+        f"{state.epoch} epochs, {state.step} steps{best}; weights in {args.out} (last.h5"
+        f"{', best.h5' if best else ''}), log.csv, curves.png"
+    )
 
 
 def cmd_explain(args):
     from npsrcnn.explain import explain
 
-    result = explain(args.output, image=args.image, scale=args.scale, weights=args.weights, backend=args.backend,
-                     crop=args.crop, overwrite=args.overwrite)
+    result = explain(
+        args.output,
+        image=args.image,
+        scale=args.scale,
+        model=args.model,
+        backend=args.backend,
+        crop=args.crop,
+        overwrite=args.overwrite,
+    )
     scores, (top, left, size) = result["psnr"], result["crop"]
-    print(f"{args.image or 'astronaut (scikit-image)'}, bicubic x{args.scale}: PSNR on Y {scores['bicubic']:.2f} dB, "
-          f"SRCNN {scores['srcnn']:.2f} dB; crop {size} px at ({top}, {left})")
+    print(
+        f"{args.image or 'astronaut (scikit-image)'}, bicubic x{args.scale}: PSNR on Y {scores['bicubic']:.2f} dB, "
+        f"SRCNN {scores['srcnn']:.2f} dB; crop {size} px at ({top}, {left})"
+    )
     print("wrote " + ", ".join(str(f) for f in result["files"]))
 
 
@@ -163,26 +208,46 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def backend_option(p):
-        p.add_argument("--backend", default="auto", choices=["auto", "numpy", "cpu", "cuda"],
-                       help="numpy: the reference; cpu: numba kernels; auto: the fastest available")
-        p.add_argument("--threads", type=int, metavar="N",
-                       help="threads for the kernels and BLAS (default: all cores)")
+        p.add_argument(
+            "--backend",
+            default="auto",
+            choices=["auto", *backends.NAMES],
+            help="numpy: the reference; cpu: numba kernels; auto: the fastest available",
+        )
+        p.add_argument("--threads", type=int, metavar="N", help="threads for the kernels and BLAS (default: all cores)")
 
-    p = sub.add_parser("upscale", help="upscale an image or a folder of images",
-                       description="Upscale images with SRCNN: OUT/NAME{suffix}.EXT for each input; existing "
-                                   "outputs are skipped, so a re-run finishes what a stopped one left.")
+    p = sub.add_parser(
+        "upscale",
+        help="upscale an image or a folder of images",
+        description="Upscale images with SRCNN: OUT/NAME{suffix}.EXT for each input; existing "
+        "outputs are skipped, so a re-run finishes what a stopped one left.",
+    )
     p.add_argument("-i", "--input", required=True, help="image file or folder")
     p.add_argument("-o", "--output", required=True, help="output folder (created)")
     p.add_argument("-s", "--scale", type=_scale, default=3)
-    p.add_argument("--weights", help="Keras .h5/.weights.h5/.keras file (default: shipped for the scale)")
+    p.add_argument(
+        "--model",
+        "--weights",
+        dest="model",
+        metavar="FILE",
+        help="Keras .h5/.weights.h5/.keras or MATLAB .mat model file (default: shipped for the scale)",
+    )
     p.add_argument("-r", "--recursive", action="store_true", help="also images in subfolders (mirrored in OUT)")
     p.add_argument("--suffix", default="_x{scale}", help="added to each name (default: %(default)s)")
-    p.add_argument("--ext", default="auto", help="output format: auto (the input's, or png where it cannot store "
-                   "the result) or one of png, tif, tiff, bmp, jpg, jpeg, webp, ppm, pgm")
+    p.add_argument(
+        "--ext",
+        default="auto",
+        help="output format: auto (the input's, or png where it cannot store "
+        "the result) or one of png, tif, tiff, bmp, jpg, jpeg, webp, ppm, pgm",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     p.add_argument("--keep-going", action="store_true", help="report a bad file and go on; exit 1 at the end")
-    p.add_argument("--tile", type=_tile, metavar="N", help="output tiles of NxN pixels (default: sized to a memory "
-                   "budget; 0: the whole image at once)")
+    p.add_argument(
+        "--tile",
+        type=_tile,
+        metavar="N",
+        help="output tiles of NxN pixels (default: sized to a memory budget; 0: the whole image at once)",
+    )
     backend_option(p)
     p.set_defaults(func=cmd_upscale)
 
@@ -203,12 +268,26 @@ def build_parser():
     p = sub.add_parser("evaluate", help="PSNR/SSIM over datasets, by the paper's or the tutorials' protocol")
     p.add_argument("--data", nargs="+", required=True, metavar="DIR", help="dataset folders (e.g. Set5 Set14)")
     p.add_argument("-s", "--scale", type=int, nargs="+", default=[2, 3, 4])
-    p.add_argument("--weights", help="file, or pattern with {scale} (models/x{scale}.mat); default: shipped")
-    p.add_argument("--protocol", default="matlab", choices=["matlab", "opencv"],
-                   help="matlab: the paper's (Y, MATLAB bicubic); opencv: the Keras tutorials' (colour, cv2)")
+    p.add_argument(
+        "--model",
+        "--weights",
+        dest="model",
+        metavar="FILE",
+        help="model file, or pattern with {scale} (models/x{scale}.mat); default: shipped",
+    )
+    p.add_argument(
+        "--protocol",
+        default="matlab",
+        choices=["matlab", "opencv"],
+        help="matlab: the paper's (Y, MATLAB bicubic); opencv: the Keras tutorials' (colour, cv2)",
+    )
     p.add_argument("--methods", nargs="+", default=["bicubic", "srcnn"], choices=["bicubic", "bilinear", "srcnn"])
-    p.add_argument("--degrade", default="bilinear", choices=["bilinear", "bicubic"],
-                   help="opencv protocol: how SRCNN's input is degraded")
+    p.add_argument(
+        "--degrade",
+        default="bilinear",
+        choices=["bilinear", "bicubic"],
+        help="opencv protocol: how SRCNN's input is degraded",
+    )
     p.add_argument("--figures", metavar="DIR", help="write a comparison per image and a summary plot here")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("-v", "--verbose", action="store_true", help="per-image rows")
@@ -221,19 +300,36 @@ def build_parser():
     p.add_argument("-s", "--scale", type=int, default=3)
     p.add_argument("--arch", default="9-1-5", help="kernel sizes f1-f2-f3")
     p.add_argument("--filters", type=int, nargs="+", default=[64, 32], help="n1 n2")
-    p.add_argument("--padding", choices=["valid", "same", "replicate"],
-                   help="every layer (default: the tutorials' valid first/last, same between)")
+    p.add_argument(
+        "--padding",
+        choices=["valid", "same", "replicate"],
+        help="every layer (default: the tutorials' valid first/last, same between)",
+    )
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
     p.add_argument("--lr", type=float, nargs="+", help="one rate or one per layer (adam 3e-4; sgd 1e-4 ... 1e-5)")
     p.add_argument("--momentum", type=float, default=0.9, help="sgd momentum")
-    p.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
-                   help="learning rate over the run: constant, or a half cosine down to 1%% (needs --epochs)")
-    p.add_argument("--warmup", type=float, default=0.0, metavar="EPOCHS",
-                   help="raise the rate linearly from ~0 over these first epochs (keeps first-layer ReLUs alive)")
-    p.add_argument("--init", metavar="WEIGHTS", help="start from these weights (e.g. another scale's model) and "
-                   "their architecture")
-    p.add_argument("--widen", metavar="ARCH", help="with --init: larger kernel sizes, e.g. 9-5-5 from a 9-1-5 model; "
-                   "its kernels sit at the new ones' centres, so training starts from the same function")
+    p.add_argument(
+        "--schedule",
+        default="constant",
+        choices=["constant", "cosine"],
+        help="learning rate over the run: constant, or a half cosine down to 1%% (needs --epochs)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=0.0,
+        metavar="EPOCHS",
+        help="raise the rate linearly from ~0 over these first epochs (keeps first-layer ReLUs alive)",
+    )
+    p.add_argument(
+        "--init", metavar="WEIGHTS", help="start from these weights (e.g. another scale's model) and their architecture"
+    )
+    p.add_argument(
+        "--widen",
+        metavar="ARCH",
+        help="with --init: larger kernel sizes, e.g. 9-5-5 from a 9-1-5 model; "
+        "its kernels sit at the new ones' centres, so training starts from the same function",
+    )
     p.add_argument("--batch", type=int, default=128)
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=int)
@@ -243,12 +339,17 @@ def build_parser():
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--protocol", default="matlab", choices=["matlab", "opencv"], help="how pairs are made")
-    p.add_argument("--checkpoint-every", type=float, default=60.0, metavar="SECONDS",
-                   help="checkpoint inside an epoch this often (always at its end)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="checkpoint inside an epoch this often (always at its end)",
+    )
     backend_option(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("info", help="print the architecture in a weights file")
+    p = sub.add_parser("info", help="print the architecture in a model file")
     p.add_argument("path")
     p.set_defaults(func=cmd_info)
 
@@ -256,10 +357,16 @@ def build_parser():
     p.add_argument("--out", default="demo-output", help="folder for the images and figure")
     p.add_argument("-s", "--scale", type=_scale, default=3)
     p.add_argument("--method", default="bicubic", choices=["bicubic", "bilinear"])
-    p.add_argument("--degrade", default="matlab", choices=["matlab", "opencv"],
-                   help="matlab: the paper's antialiased imresize (what the weights learned); opencv: cv2.resize "
-                        "as the Keras tutorials")
-    p.add_argument("--weights", help="weights file (default: shipped for the scale)")
+    p.add_argument(
+        "--degrade",
+        default="matlab",
+        choices=["matlab", "opencv"],
+        help="matlab: the paper's antialiased imresize (what the weights learned); opencv: cv2.resize "
+        "as the Keras tutorials",
+    )
+    p.add_argument(
+        "--model", "--weights", dest="model", metavar="FILE", help="model file (default: shipped for the scale)"
+    )
     backend_option(p)
     p.set_defaults(func=cmd_demo)
 
@@ -267,9 +374,16 @@ def build_parser():
     p.add_argument("image", nargs="?", help="image file (default: the built-in astronaut)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the pictures (created)")
     p.add_argument("-s", "--scale", type=int, default=3)
-    p.add_argument("--weights", help="weights file (default: shipped for the scale)")
-    p.add_argument("--crop", type=int, nargs=3, metavar=("TOP", "LEFT", "SIZE"),
-                   help="the square the pictures show (default: the astronaut's face, or the centre 128)")
+    p.add_argument(
+        "--model", "--weights", dest="model", metavar="FILE", help="model file (default: shipped for the scale)"
+    )
+    p.add_argument(
+        "--crop",
+        type=int,
+        nargs=3,
+        metavar=("TOP", "LEFT", "SIZE"),
+        help="the square the pictures show (default: the astronaut's face, or the centre 128)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing pictures")
     backend_option(p)
     p.set_defaults(func=cmd_explain)
@@ -299,8 +413,9 @@ def main(argv=None):
     except Exception as e:  # a bug of ours: still one line, with a way to see the traceback
         if os.environ.get("NPSRCNN_DEBUG"):
             raise
-        print(f"npsrcnn: internal error: {type(e).__name__}: {e} (set NPSRCNN_DEBUG=1 for the traceback)",
-              file=sys.stderr)
+        print(
+            f"npsrcnn: internal error: {type(e).__name__}: {e} (set NPSRCNN_DEBUG=1 for the traceback)", file=sys.stderr
+        )
         return 70
 
 

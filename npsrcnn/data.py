@@ -8,6 +8,7 @@ The ``opencv`` protocol degrades the RGB image with OpenCV (bicubic) and takes O
 
 Pairs are cached in an HDF5 file keyed by the images and the settings, so a second run starts at once.
 """
+
 import hashlib
 import json
 import os
@@ -19,8 +20,8 @@ import numpy as np
 
 from npsrcnn.atomic import atomic_write
 from npsrcnn.errors import NpsrcnnError
-from npsrcnn.evaluate import matlab_degrade
 from npsrcnn.image import list_images, modcrop, read_image
+from npsrcnn.protocol import PROTOCOLS, matlab_degrade
 from npsrcnn.resize import degrade
 
 PATCH, STRIDE = 33, 14
@@ -32,8 +33,8 @@ def luma_planes(img, scale, protocol="matlab"):
     if protocol == "matlab":
         y, _, bicubic = matlab_degrade(img, scale)
         return y, bicubic.astype(np.float32)
-    if protocol != "opencv":
-        raise NpsrcnnError(f"protocol {protocol!r} is not one of matlab, opencv")
+    if protocol not in PROTOCOLS:
+        raise NpsrcnnError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
     img = modcrop(img, scale)
     luma = lambda rgb: rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)[..., 0]
     return luma(img), luma(degrade(img, scale, "bicubic")).astype(np.float32) / 255
@@ -44,7 +45,7 @@ def cut_patches(plane, size=PATCH, stride=STRIDE):
     ``for x = 1 : stride : hei - size + 1``."""
     rows = range(0, plane.shape[0] - size + 1, stride)
     cols = range(0, plane.shape[1] - size + 1, stride)
-    return np.array([plane[r:r + size, c:c + size] for r in rows for c in cols]).reshape(-1, size, size)
+    return np.array([plane[r : r + size, c : c + size] for r in rows for c in cols]).reshape(-1, size, size)
 
 
 def training_pairs(folder, scale, protocol="matlab", size=PATCH, stride=STRIDE, cache_dir=None):
@@ -54,8 +55,14 @@ def training_pairs(folder, scale, protocol="matlab", size=PATCH, stride=STRIDE, 
     folder and settings; ``cache_dir=False`` skips caching.
     """
     images, _ = list_images(folder)
-    settings = {"version": CACHE_VERSION, "scale": scale, "protocol": protocol, "size": size, "stride": stride,
-                "images": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in images]}
+    settings = {
+        "version": CACHE_VERSION,
+        "scale": scale,
+        "protocol": protocol,
+        "size": size,
+        "stride": stride,
+        "images": [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in images],
+    }
     cache = None
     if cache_dir is not False:
         key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:16]

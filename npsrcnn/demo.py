@@ -1,4 +1,5 @@
 """The Keras tutorials' flow on a built-in image: degrade, restore with SRCNN, measure, show."""
+
 from pathlib import Path
 
 import skimage.data
@@ -6,13 +7,13 @@ import skimage.data
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import modcrop, write_image
 from npsrcnn.metrics import mse, psnr, ssim
+from npsrcnn.model import resolve_model
 from npsrcnn.predict import predict
 from npsrcnn.resize import degrade
 from npsrcnn.viz import side_by_side
-from npsrcnn.weights import resolve_model
 
 
-def run_demo(out_dir, scale=3, weights=None, backend="auto", method="bicubic", image=None, degradation="matlab"):
+def run_demo(out_dir, scale=3, model=None, backend="auto", method="bicubic", image=None, degradation="matlab"):
     """Returns ``{"rows": [(label, psnr, mse, ssim)], "files": [...], "note": str or None}``.
 
     The astronaut (scikit-image) is cropped to a multiple of ``scale``, shrunk and enlarged back by
@@ -30,13 +31,13 @@ def run_demo(out_dir, scale=3, weights=None, backend="auto", method="bicubic", i
     panels = [("original", original), (f"{method} x{scale}", degraded)]
     note = None
     try:
-        model = resolve_model(weights, scale)
+        model = resolve_model(model, scale)
     except NpsrcnnError as e:
-        if weights is not None:
+        if model is not None:
             raise
-        model, note = None, f"{e}; showing the degraded image only"
+        note = f"{e}; showing the degraded image only"
     if model is not None:
-        panels.append(("SRCNN", predict(degraded, scale=1, weights=model, backend=backend)))
+        panels.append(("SRCNN", predict(degraded, scale=1, model=model, backend=backend)))
     rows, files = [], []
     for label, img in panels:
         name = label.split()[0].lower()
@@ -45,7 +46,8 @@ def run_demo(out_dir, scale=3, weights=None, backend="auto", method="bicubic", i
         if label != "original":
             rows.append((label, psnr(original, img, scale), mse(original, img, scale), ssim(original, img, scale)))
     labelled = [(panels[0][0], panels[0][1])] + [
-        (f"{label}\nPSNR {p:.2f} dB  SSIM {s:.4f}", img) for (label, p, _, s), (_, img) in zip(rows, panels[1:])]
+        (f"{label}\nPSNR {p:.2f} dB  SSIM {s:.4f}", img) for (label, p, _, s), (_, img) in zip(rows, panels[1:])
+    ]
     files.append(out_dir / "comparison.png")
     side_by_side(labelled, files[-1])
     return {"rows": rows, "files": files, "note": note}

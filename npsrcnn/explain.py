@@ -7,19 +7,20 @@ The path is ``predict(degraded, scale=1)``'s, unrolled so that every step can be
         luma --edge-pad--> conv1 + ReLU (n1 maps) --> conv2 + ReLU (n2 maps) --> conv3 --> restored luma
         restored luma + degraded chroma --RGB, round--> recombined    -- against original: error, PSNR
 """
+
 from pathlib import Path
 
 import numpy as np
 import skimage.data
 
-from npsrcnn.color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
+from npsrcnn.color import luma, replace_luma, rgb_to_ycbcr
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import from_float, modcrop, read_image, to_float
 from npsrcnn.metrics import psnr
+from npsrcnn.model import resolve_model
 from npsrcnn.predict import YCBCR, run_on_luma
 from npsrcnn.resize import degrade
 from npsrcnn.viz import feature_maps, filter_grid, image_row
-from npsrcnn.weights import resolve_model
 
 BUILTIN_CROP = (40, 168, 128)  # (top, left, size): the astronaut's face, where detail is easy to judge
 
@@ -35,38 +36,32 @@ def pipeline(original, scale, model, backend="auto"):
         original = original[..., :3]  # alpha plays no part
     degraded = degrade(original, scale, "bicubic", resampler="matlab")
     pixels = to_float(degraded)
-    if pixels.ndim == 2:
-        luma = pixels
-        restored = run_on_luma(model, luma, backend)
-        recombined = from_float(restored, original.dtype)
-    else:
-        ycbcr = rgb_to_ycbcr(pixels, YCBCR)
-        luma = ycbcr[..., 0].copy()
-        restored = run_on_luma(model, luma, backend)
-        ycbcr[..., 0] = restored
-        recombined = from_float(ycbcr_to_rgb(ycbcr, YCBCR), original.dtype)
-    return {"original": original, "degraded": degraded, "luma": luma, "restored": restored,
-            "recombined": recombined}
+    ycbcr = rgb_to_ycbcr(pixels, YCBCR) if pixels.ndim == 3 else None
+    y = pixels if ycbcr is None else ycbcr[..., 0].copy()
+    restored = run_on_luma(model, y, backend)
+    recombined = from_float(restored if ycbcr is None else replace_luma(ycbcr, restored, YCBCR), original.dtype)
+    return {"original": original, "degraded": degraded, "luma": y, "restored": restored, "recombined": recombined}
 
 
 def output_files(out_dir, model):
     """The pictures ``explain`` writes: filters, stages, error maps, then one per layer's maps."""
     out_dir = Path(out_dir)
-    return [out_dir / name for name in ("filters.png", "stages.png", "error.png")] + \
-        [out_dir / f"maps{k}.png" for k in range(1, len(model.layers) + 1)]
+    return [out_dir / name for name in ("filters.png", "stages.png", "error.png")] + [
+        out_dir / f"maps{k}.png" for k in range(1, len(model.layers) + 1)
+    ]
 
 
-def explain(out_dir, image=None, scale=3, weights=None, backend="auto", crop=None, overwrite=False):
+def explain(out_dir, image=None, scale=3, model=None, backend="auto", crop=None, overwrite=False):
     """Write the pictures for ``image`` (a path or an array; None: the astronaut of scikit-image)
     into ``out_dir`` -> ``{"files": [...], "psnr": {"bicubic": dB, "srcnn": dB}, "crop": (top, left,
     size)}``. PSNR is on Y, ``scale`` pixels shaved, over the whole image; the pictures show the
     ``crop`` square (default: the astronaut's face, or the centre of another image), the feature
     maps its central half.
 
-    ``weights``: an ``SRCNN``, a file, or None for the shipped weights of ``scale``. Existing files
+    ``model``: an ``SRCNN``, a model file, or None for the shipped weights of ``scale``. Existing files
     are an error unless ``overwrite``.
     """
-    model = resolve_model(weights, scale)
+    model = resolve_model(model, scale)
     if model.channels != 1 or model.layers[0].kernel.shape[2] != 1:
         raise NpsrcnnError(f"explain shows a luma network (1 input channel); this one is {model.describe()}")
     files = output_files(out_dir, model)
@@ -81,43 +76,58 @@ def explain(out_dir, image=None, scale=3, weights=None, backend="auto", crop=Non
     if crop is None and image is None:
         crop = BUILTIN_CROP
     top, left, size = _crop(steps["original"].shape, crop)
-    window = np.s_[top:top + size, left:left + size]
+    window = np.s_[top : top + size, left : left + size]
     Path(out_dir).mkdir(parents=True, exist_ok=True)
 
     filter_grid(model.layers[0].kernel, files[0])
     original, degraded, recombined = steps["original"], steps["degraded"], steps["recombined"]
-    panels = [("original", original[window]), (f"degraded\n(bicubic x{scale})", degraded[window]),
-              ("luma Y\n(network input)", steps["luma"][window]),
-              ("network output\n(restored Y)", np.clip(steps["restored"][window], 0, 1)),
-              ("recombined\n(+ degraded CbCr)", recombined[window])]
+    panels = [
+        ("original", original[window]),
+        (f"degraded\n(bicubic x{scale})", degraded[window]),
+        ("luma Y\n(network input)", steps["luma"][window]),
+        ("network output\n(restored Y)", np.clip(steps["restored"][window], 0, 1)),
+        ("recombined\n(+ degraded CbCr)", recombined[window]),
+    ]
     image_row(panels if original.ndim == 3 else panels[:2] + panels[3:4], files[1])  # gray: Y is the image
 
-    scores = {"bicubic": psnr(original, degraded, scale, y_channel=True),
-              "srcnn": psnr(original, recombined, scale, y_channel=True)}
+    scores = {
+        "bicubic": psnr(original, degraded, scale, y_channel=True),
+        "srcnn": psnr(original, recombined, scale, y_channel=True),
+    }
     truth = _luma255(original)
     errors = [np.abs(_luma255(degraded) - truth)[window], np.abs(_luma255(recombined) - truth)[window]]
-    image_row([(f"|bicubic - original|\n{scores['bicubic']:.2f} dB", errors[0]),
-               (f"|SRCNN - original|\n{scores['srcnn']:.2f} dB", errors[1])], files[2],
-              cmap="inferno", vmax=max(1.0, float(np.percentile(errors[0], 99.5))),  # one scale for both
-              colorbar="error on Y (8-bit levels)")
+    image_row(
+        [
+            (f"|bicubic - original|\n{scores['bicubic']:.2f} dB", errors[0]),
+            (f"|SRCNN - original|\n{scores['srcnn']:.2f} dB", errors[1]),
+        ],
+        files[2],
+        cmap="inferno",
+        vmax=max(1.0, float(np.percentile(errors[0], 99.5))),  # one scale for both
+        colorbar="error on Y (8-bit levels)",
+    )
 
     # the feature maps of the crop's central half (64 maps of 128x128 would make a 1000-pixel
     # picture), with the border run_on_luma gives the network, so they line up with the output
     t, b, l, r = model.shrink
     padded = np.pad(steps["luma"], ((t, b), (l, r)), mode="edge")
     y, x, half = top + size // 4, left + size // 4, max(1, size // 2)
-    for k, (layer, maps) in enumerate(zip(model.layers, model.activations(
-            padded[y:y + half + t + b, x:x + half + l + r], backend)), start=1):
+    for k, (layer, maps) in enumerate(
+        zip(model.layers, model.activations(padded[y : y + half + t + b, x : x + half + l + r], backend)), start=1
+    ):
         kh, kw, c_in, c_out = layer.kernel.shape
-        feature_maps(maps, files[2 + k], title=f"layer {k}: {kh}x{kw} conv, {c_in} -> {c_out}, {layer.activation}"
-                                               f" ({maps.shape[0]}x{maps.shape[1]} each)")
+        feature_maps(
+            maps,
+            files[2 + k],
+            title=f"layer {k}: {kh}x{kw} conv, {c_in} -> {c_out}, {layer.activation}"
+            f" ({maps.shape[0]}x{maps.shape[1]} each)",
+        )
     return {"files": files, "psnr": scores, "crop": (top, left, size)}
 
 
 def _luma255(img):
-    """Y of MATLAB ``rgb2ycbcr`` (gray as is) in 8-bit levels, float64: what PSNR on Y compares."""
-    pixels = to_float(img).astype(np.float64)
-    return 255 * (rgb_to_y(pixels, "matlab") if pixels.ndim == 3 else pixels)
+    """The paper's Y in 8-bit levels, float64, whatever the image's type: what PSNR on Y compares."""
+    return luma(to_float(img), 1.0) * 255
 
 
 def _crop(shape, crop):

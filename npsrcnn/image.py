@@ -10,6 +10,7 @@ orientation) and decodes what this OpenCV cannot (TGA; GIF before OpenCV 4.11; 8
 alpha, whose colours OpenCV premultiplies). Writing refuses a format that would silently drop
 alpha, bits or colour (``WRITABLE``).
 """
+
 import io
 import os
 import warnings
@@ -27,9 +28,17 @@ IMAGE_SUFFIXES = {".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".p
 MAX_PIXELS = 1 << 28  # 268 Mpx (16384 x 16384): a header claiming more is refused before decoding
 U8, U16 = np.dtype(np.uint8), np.dtype(np.uint16)
 # what each format written stores exactly: channels (1 gray, 3 RGB, 4 RGBA) and pixel types
-WRITABLE = {".png": ({1, 3, 4}, {U8, U16}), ".tif": ({1, 3, 4}, {U8, U16}), ".tiff": ({1, 3, 4}, {U8, U16}),
-            ".bmp": ({1, 3, 4}, {U8}), ".jpg": ({1, 3}, {U8}), ".jpeg": ({1, 3}, {U8}), ".webp": ({3, 4}, {U8}),
-            ".ppm": ({3}, {U8, U16}), ".pgm": ({1}, {U8, U16})}
+WRITABLE = {
+    ".png": ({1, 3, 4}, {U8, U16}),
+    ".tif": ({1, 3, 4}, {U8, U16}),
+    ".tiff": ({1, 3, 4}, {U8, U16}),
+    ".bmp": ({1, 3, 4}, {U8}),
+    ".jpg": ({1, 3}, {U8}),
+    ".jpeg": ({1, 3}, {U8}),
+    ".webp": ({3, 4}, {U8}),
+    ".ppm": ({3}, {U8, U16}),
+    ".pgm": ({1}, {U8, U16}),
+}
 EXIF_ORIENTATION = 0x0112
 
 
@@ -40,8 +49,9 @@ def list_images(folder, recursive=False):
     if not folder.is_dir():
         raise NpsrcnnError(f"{folder}: no such folder")
     found = folder.rglob("*") if recursive else folder.iterdir()
-    files = sorted(p for p in found if p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    files = sorted(
+        p for p in found if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
     images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     if not images:
         raise NpsrcnnError(f"{folder}: no images in the folder ({', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -60,8 +70,9 @@ def read_image(path):
     try:
         with _pillow_header(data) as header:
             if header is not None and header.width * header.height > MAX_PIXELS:
-                raise NpsrcnnError(f"header claims {header.width}x{header.height} pixels, more than the "
-                                   f"{MAX_PIXELS:,} npsrcnn reads")
+                raise NpsrcnnError(
+                    f"header claims {header.width}x{header.height} pixels, more than the {MAX_PIXELS:,} npsrcnn reads"
+                )
             img = None if _opencv_premultiplies(header) else _decode(data, cv2.IMREAD_UNCHANGED)
             if img is None and header is not None:
                 img = _from_pillow(header)
@@ -127,8 +138,12 @@ def _pillow_header(data):
 def _opencv_premultiplies(header):
     """An 8-bit TIFF with alpha: OpenCV reads it through libtiff's RGBA interface, which multiplies
     unassociated alpha into the colours (a transparent pixel loses its colour); Pillow keeps them."""
-    return (header is not None and header.format == "TIFF" and header.mode in ("RGBA", "RGBa", "LA")
-            and set(np.atleast_1d(header.tag_v2.get(258, 8))) == {8})
+    return (
+        header is not None
+        and header.format == "TIFF"
+        and header.mode in ("RGBA", "RGBa", "LA")
+        and set(np.atleast_1d(header.tag_v2.get(258, 8))) == {8}
+    )
 
 
 def _orientation(header):
@@ -143,9 +158,15 @@ def _orientation(header):
 
 
 # EXIF orientation -> numpy steps that make the stored pixels upright
-_UPRIGHT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-            5: lambda a: a.swapaxes(0, 1), 6: lambda a: a.swapaxes(0, 1)[:, ::-1],
-            7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: a.swapaxes(0, 1)[::-1]}
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+    8: lambda a: a.swapaxes(0, 1)[::-1],
+}
 
 
 def _upright(img, orientation, shown):
@@ -238,7 +259,7 @@ def from_float(img, dtype):
 def modcrop(img, scale):
     """Crop the bottom and right so that H and W are multiples of ``scale`` (as the SR papers do)."""
     h, w = img.shape[:2]
-    return img[:h - h % scale, :w - w % scale]
+    return img[: h - h % scale, : w - w % scale]
 
 
 def shave(img, border):
@@ -248,4 +269,4 @@ def shave(img, border):
     h, w = img.shape[:2]
     if top + bottom >= h or left + right >= w:
         raise NpsrcnnError(f"image of {h}x{w} is too small to shave {border} pixels")
-    return img[top:h - bottom, left:w - right]
+    return img[top : h - bottom, left : w - right]

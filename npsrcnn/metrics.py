@@ -4,10 +4,11 @@ Images are compared in their own units (0-255 for uint8, 0-65535 for uint16, 0-1
 ``data_range`` defaults to that dtype's full range. ``y_channel=True`` compares only the luma of
 MATLAB's ``rgb2ycbcr`` (unrounded), as SR papers and BasicSR do.
 """
+
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from npsrcnn.color import rgb_to_y
+from npsrcnn.color import luma
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import PIXEL_MAX, shave
 
@@ -22,8 +23,7 @@ def _prepare(img1, img2, crop_border, y_channel, data_range):
         data_range = PIXEL_MAX.get(img1.dtype, 1.0)
     img1, img2 = img1.astype(np.float64), img2.astype(np.float64)
     if y_channel and img1.ndim == 3 and img1.shape[2] >= 3:
-        img1 = rgb_to_y(img1[..., :3] / data_range, "matlab") * data_range
-        img2 = rgb_to_y(img2[..., :3] / data_range, "matlab") * data_range
+        img1, img2 = luma(img1, data_range), luma(img2, data_range)
     return shave(img1, crop_border), shave(img2, crop_border), data_range
 
 
@@ -37,7 +37,7 @@ def psnr(img1, img2, crop_border=0, y_channel=False, data_range=None):
     """``10 log10(data_range^2 / MSE)`` in dB; ``inf`` for identical images."""
     a, b, data_range = _prepare(img1, img2, crop_border, y_channel, data_range)
     err = np.mean((a - b) ** 2)
-    return float("inf") if err == 0 else float(10 * np.log10(data_range ** 2 / err))
+    return float("inf") if err == 0 else float(10 * np.log10(data_range**2 / err))
 
 
 def ssim(img1, img2, crop_border=0, y_channel=False, data_range=None):
@@ -47,6 +47,14 @@ def ssim(img1, img2, crop_border=0, y_channel=False, data_range=None):
     defaults (a 7x7 uniform window), which give different numbers.
     """
     a, b, data_range = _prepare(img1, img2, crop_border, y_channel, data_range)
-    return float(structural_similarity(a, b, data_range=data_range, gaussian_weights=True, sigma=1.5,
-                                       use_sample_covariance=False,
-                                       channel_axis=-1 if a.ndim == 3 else None))
+    return float(
+        structural_similarity(
+            a,
+            b,
+            data_range=data_range,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            channel_axis=-1 if a.ndim == 3 else None,
+        )
+    )

@@ -7,14 +7,16 @@
 Any number of layers, kernel sizes and channel counts are allowed; the names below only describe
 the paper's three-layer case.
 """
+
+from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from npsrcnn import backends, modelfile
 from npsrcnn.errors import NpsrcnnError
-from npsrcnn.reference import ACTIVATIONS, PADDINGS, pad_split
-
-BACKENDS = ("numpy", "cpu", "cuda")
+from npsrcnn.reference import ACTIVATIONS, PADDINGS, border, pad_split
 
 
 @dataclass
@@ -32,7 +34,9 @@ class ConvLayer:
             raise NpsrcnnError(f"conv kernel has shape {kernel.shape}; expected 4 dimensions (kh, kw, c_in, c_out)")
         bias = np.zeros(kernel.shape[3]) if self.bias is None else np.asarray(self.bias)
         if bias.shape != (kernel.shape[3],):
-            raise NpsrcnnError(f"conv bias has shape {bias.shape}; the kernel {kernel.shape} needs ({kernel.shape[3]},)")
+            raise NpsrcnnError(
+                f"conv bias has shape {bias.shape}; the kernel {kernel.shape} needs ({kernel.shape[3]},)"
+            )
         if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
             raise NpsrcnnError(f"conv layer {kernel.shape} has NaN or infinite weights")
         if self.padding not in PADDINGS:
@@ -48,11 +52,6 @@ class ConvLayer:
         if self.padding != "valid":
             return (0, 0, 0, 0)
         return pad_split(self.kernel.shape[0]) + pad_split(self.kernel.shape[1])
-
-
-def tutorial_padding(n_layers):
-    """The Keras tutorials' convention: first and last layers valid, the ones between same."""
-    return ["valid"] + ["same"] * (n_layers - 2) + ["valid"] if n_layers > 1 else ["valid"]
 
 
 def parse_arch(arch):
@@ -75,8 +74,9 @@ class SRCNN:
             raise NpsrcnnError("a model needs at least one conv layer")
         for i, (a, b) in enumerate(zip(self.layers, self.layers[1:]), start=1):
             if a.kernel.shape[3] != b.kernel.shape[2]:
-                raise NpsrcnnError(f"layer {i} gives {a.kernel.shape[3]} channels but layer {i + 1} "
-                                   f"takes {b.kernel.shape[2]}")
+                raise NpsrcnnError(
+                    f"layer {i} gives {a.kernel.shape[3]} channels but layer {i + 1} takes {b.kernel.shape[2]}"
+                )
 
     @classmethod
     def build(cls, arch="9-1-5", filters=(64, 32), padding=None, channels=1, seed=0):
@@ -87,9 +87,11 @@ class SRCNN:
         sizes = parse_arch(arch)
         filters = tuple(filters)
         if len(filters) != len(sizes) - 1:
-            raise NpsrcnnError(f"architecture {arch} has {len(sizes)} layers and needs {len(sizes) - 1} "
-                               f"filter counts, got {len(filters)}")
-        paddings = _per_layer(padding, len(sizes))
+            raise NpsrcnnError(
+                f"architecture {arch} has {len(sizes)} layers and needs {len(sizes) - 1} "
+                f"filter counts, got {len(filters)}"
+            )
+        paddings = modelfile.per_layer(padding, len(sizes))
         widths = (channels, *filters, channels)
         rng = np.random.default_rng(seed)
         layers = []
@@ -97,22 +99,30 @@ class SRCNN:
             fan_in, fan_out = k * k * widths[i], k * k * widths[i + 1]
             limit = np.sqrt(6.0 / (fan_in + fan_out))
             kernel = rng.uniform(-limit, limit, (k, k, widths[i], widths[i + 1]))
-            layers.append(ConvLayer(kernel, np.zeros(widths[i + 1]), paddings[i],
-                                    "relu" if i < len(sizes) - 1 else "linear"))
+            layers.append(
+                ConvLayer(kernel, np.zeros(widths[i + 1]), paddings[i], "relu" if i < len(sizes) - 1 else "linear")
+            )
         return cls(layers)
 
     @classmethod
     def from_file(cls, path, padding=None):
-        """Read Keras 1/2/3 ``.h5``, ``.weights.h5`` or ``.keras``; see ``npsrcnn.weights.load``."""
-        from npsrcnn.weights import load
-
-        return load(path, padding=padding)
+        """Read Keras 1/2/3 ``.h5``, ``.weights.h5``, ``.keras`` or the authors' ``.mat``
+        (``npsrcnn.modelfile.read``); ``padding`` overrides the file's. Every error names the file."""
+        specs = modelfile.read(path, padding)  # its errors name the file already
+        layers = []
+        try:
+            for spec in specs:
+                try:
+                    layers.append(ConvLayer(spec.kernel, spec.bias, spec.padding, spec.activation))
+                except NpsrcnnError as e:
+                    raise NpsrcnnError(f"layer {spec.name}: {e}") from None
+            return cls(layers)
+        except NpsrcnnError as e:
+            raise NpsrcnnError(f"{Path(path)}: {e}") from None
 
     def save(self, path):
         """Write a full-model Keras ``.h5`` that ``keras.models.load_model`` reads."""
-        from npsrcnn.weights import save_keras_h5
-
-        save_keras_h5(self, path)
+        modelfile.write_keras_h5(self.layers, path)
 
     def widened(self, arch):
         """The same network with larger kernels ``arch`` (e.g. 9-5-5 from a 9-1-5): each old kernel sits
@@ -130,11 +140,13 @@ class SRCNN:
         for i, (layer, k) in enumerate(zip(self.layers, sizes), start=1):
             kh, kw, c_in, c_out = layer.kernel.shape
             if k < max(kh, kw) or (k - kh) % 2 or (k - kw) % 2:
-                raise NpsrcnnError(f"layer {i}: a {kh}x{kw} kernel cannot be centred in a {k}x{k} one "
-                                   f"(it must not shrink, and must grow by an even number)")
+                raise NpsrcnnError(
+                    f"layer {i}: a {kh}x{kw} kernel cannot be centred in a {k}x{k} one "
+                    f"(it must not shrink, and must grow by an even number)"
+                )
             kernel = np.zeros((k, k, c_in, c_out), np.float32)
             top, left = (k - kh) // 2, (k - kw) // 2
-            kernel[top:top + kh, left:left + kw] = layer.kernel
+            kernel[top : top + kh, left : left + kw] = layer.kernel
             layers.append(ConvLayer(kernel, layer.bias.copy(), layer.padding, layer.activation))
         return SRCNN(layers)
 
@@ -157,29 +169,39 @@ class SRCNN:
     def margin(self):
         """The receptive field around an output pixel ``(top, bottom, left, right)``: every layer's
         half-kernel, summed whatever its padding (a tile needs this much input beyond itself)."""
-        return tuple(int(sum(s)) for s in zip(*(pad_split(l.kernel.shape[0]) + pad_split(l.kernel.shape[1])
-                                                for l in self.layers)))
+        return tuple(
+            int(sum(s))
+            for s in zip(*(pad_split(l.kernel.shape[0]) + pad_split(l.kernel.shape[1]) for l in self.layers))
+        )
 
     def describe(self):
         """One line, e.g. ``9-3-5 / 128-64, padding valid-same-valid, relu-relu-linear``."""
-        sizes = "-".join(f"{l.kernel.shape[0]}" if l.kernel.shape[0] == l.kernel.shape[1]
-                         else f"{l.kernel.shape[0]}x{l.kernel.shape[1]}" for l in self.layers)
+        sizes = "-".join(
+            f"{l.kernel.shape[0]}"
+            if l.kernel.shape[0] == l.kernel.shape[1]
+            else f"{l.kernel.shape[0]}x{l.kernel.shape[1]}"
+            for l in self.layers
+        )
         filters = "-".join(str(l.kernel.shape[3]) for l in self.layers[:-1])
         params = sum(l.kernel.size + l.bias.size for l in self.layers)
-        return (f"{sizes} / {filters or '-'}, padding {'-'.join(l.padding for l in self.layers)}, "
-                f"{'-'.join(l.activation for l in self.layers)}, {self.channels} -> "
-                f"{self.layers[-1].kernel.shape[3]} channels, {params} parameters")
+        return (
+            f"{sizes} / {filters or '-'}, padding {'-'.join(l.padding for l in self.layers)}, "
+            f"{'-'.join(l.activation for l in self.layers)}, {self.channels} -> "
+            f"{self.layers[-1].kernel.shape[3]} channels, {params} parameters"
+        )
 
-    def forward(self, x, backend="numpy"):
+    def forward(self, x, backend="numpy", borders=None):
         """``(H, W)`` or ``(N, H, W, C)`` float in [0, 1] -> the network's output, shaped alike.
 
         Each valid layer shrinks the image by its kernel size minus one; ``same`` and ``replicate``
         layers keep it. Computes in the input's float dtype (float32 or float64).
+        ``borders``: one ``reference.Border`` per layer, padded instead of the layer's own padding
+        (with zeros, or the edge for a replicate layer). A tile of a larger image passes them
+        (``npsrcnn.tiling``): each of its layers pads only where the tile touches the image's edge.
         """
-        x, ops = np.asarray(x), _backend_ops(backend)
-        for batch in self._layer_outputs(self._as_batch(x), ops):
-            pass  # only the last layer's output is kept: earlier ones are freed as the next is made
-        batch = ops.to_host(batch)
+        x, ops = np.asarray(x), backends.get(backend)
+        # only the last layer's output is kept: earlier ones are freed as the next is made
+        batch = ops.to_host(deque(self.layer_outputs(self._as_batch(x, borders), ops, borders), maxlen=1)[0])
         if x.ndim == 2 and batch.shape[3] == 1:
             return batch[0, :, :, 0]
         return batch[0] if x.ndim == 2 else batch
@@ -192,8 +214,8 @@ class SRCNN:
         model), each after the layer's activation. The last entry is what ``forward`` returns.
         Keeps every map in memory (64 float32 maps of a 512x512 image are 64 MB): meant for crops.
         """
-        x, ops = np.asarray(x), _backend_ops(backend)
-        outputs = [ops.to_host(out) for out in self._layer_outputs(self._as_batch(x), ops)]
+        x, ops = np.asarray(x), backends.get(backend)
+        outputs = [ops.to_host(out) for out in self.layer_outputs(self._as_batch(x), ops)]
         return [out[0] for out in outputs] if x.ndim == 2 else outputs
 
     def silent_units(self, x, backend="auto", chunk=256):
@@ -205,15 +227,16 @@ class SRCNN:
         relu = [k for k, layer in enumerate(self.layers) if layer.activation == "relu"]
         fired = [np.zeros(self.layers[k].kernel.shape[3], bool) for k in relu]
         for start in range(0, len(x), chunk):
-            outputs = self.activations(x[start:start + chunk], backend)
+            outputs = self.activations(x[start : start + chunk], backend)
             for seen, k in zip(fired, relu):
                 seen |= (outputs[k] > 0).any(axis=(0, 1, 2))
         return [int((~seen).sum()) for seen in fired]
 
-    def _layer_outputs(self, batch, ops):
-        """``(N, H, W, C)`` -> each layer's ``(N, H_k, W_k, C_k)`` output in turn: the one forward loop."""
-        for layer in self.layers:
-            batch = ops.layer_forward(batch, layer)
+    def layer_outputs(self, batch, ops, borders=None):
+        """The one forward loop: ``(N, H, W, C)`` -> each layer's ``(N, H_k, W_k, C_k)`` output in turn,
+        left where the backend ``ops`` (``npsrcnn.backends.get(name)``) keeps it (on cuda, the device)."""
+        for layer, layer_border in zip(self.layers, borders or [None] * len(self.layers)):
+            batch = ops.layer_forward(batch, layer, layer_border)
             yield batch
 
     def loss_and_grads(self, x, y, backend="numpy"):
@@ -226,9 +249,9 @@ class SRCNN:
         not fire) is passed along as a gate, so a backend can apply it as it writes the input
         gradient. The first layer's input gradient is never computed.
         """
-        ops = _backend_ops(backend)
+        ops = backends.get(backend)
         batch = self._as_batch(np.asarray(x))
-        activations = [batch, *self._layer_outputs(batch, ops)]
+        activations = [batch, *self.layer_outputs(batch, ops)]
         y = np.asarray(y)
         if y.shape != activations[-1].shape:
             raise NpsrcnnError(f"target has shape {y.shape}; the network's output is {activations[-1].shape}")
@@ -238,54 +261,44 @@ class SRCNN:
         grads = []
         for k in reversed(range(len(self.layers))):
             below_is_relu = k > 0 and self.layers[k - 1].activation == "relu"
-            grad, dkernel, dbias = ops.layer_backward(activations[k], self.layers[k], grad, need_dx=k > 0,
-                                                      gate=activations[k] if below_is_relu else None)
+            grad, dkernel, dbias = ops.layer_backward(
+                activations[k], self.layers[k], grad, need_dx=k > 0, gate=activations[k] if below_is_relu else None
+            )
             grads.append((ops.to_host(dkernel), ops.to_host(dbias)))
         return loss, grads[::-1]
 
-    def _as_batch(self, x):
+    def _as_batch(self, x, borders=None):
         if x.dtype not in (np.float32, np.float64):
             raise NpsrcnnError(f"forward takes float32 or float64 input, got {x.dtype}")
         if x.ndim == 2 and self.channels == 1:
             x = x[None, :, :, None]
         elif x.ndim != 4 or x.shape[3] != self.channels:
             raise NpsrcnnError(f"forward takes (H, W) or (N, H, W, {self.channels}) input, got shape {x.shape}")
-        top, bottom, left, right = self.shrink
-        if x.shape[1] - top - bottom < 1 or x.shape[2] - left - right < 1:
-            raise NpsrcnnError(f"input of {x.shape[1]}x{x.shape[2]} pixels is smaller than the network's "
-                               f"{top + bottom + 1}x{left + right + 1} minimum")
+        if borders is not None and len(borders) != len(self.layers):
+            raise NpsrcnnError(f"{len(borders)} borders given for {len(self.layers)} layers")
+        h, w = x.shape[1:3]
+        for layer, layer_border in zip(self.layers, borders or [None] * len(self.layers)):
+            kh, kw = layer.kernel.shape[:2]
+            b = border(layer.padding if layer_border is None else layer_border, kh, kw)
+            h, w = h + b.top + b.bottom - kh + 1, w + b.left + b.right - kw + 1
+        if h < 1 or w < 1:
+            top, bottom, left, right = self.shrink
+            raise NpsrcnnError(
+                f"input of {x.shape[1]}x{x.shape[2]} pixels is smaller than the network's "
+                f"{top + bottom + 1}x{left + right + 1} minimum"
+            )
         return np.ascontiguousarray(x)
 
 
-def _per_layer(padding, n):
-    if padding is None:
-        return tutorial_padding(n)
-    if isinstance(padding, str):
-        return [padding] * n
-    padding = list(padding)
-    if len(padding) != n:
-        raise NpsrcnnError(f"{len(padding)} paddings given for {n} layers")
-    return padding
-
-
-def _backend_ops(name):
-    from npsrcnn.kernels.registry import BACKENDS
-
-    return BACKENDS[resolve_backend(name)]
-
-
-def resolve_backend(name):
-    """``auto`` picks the fastest backend this machine has (``cuda`` on a CUDA GPU, else ``cpu``); an
-    unknown or unusable name is an error. ``cuda`` also runs in numba's simulator
-    (``NUMBA_ENABLE_CUDASIM=1``), which is how the tests exercise it without a GPU."""
-    if name in ("auto", "cuda"):
-        from npsrcnn.kernels.registry import gpu_present, simulated
-
-        if name == "auto":
-            return "cuda" if gpu_present() else "cpu"
-        if not (gpu_present() or simulated()):
-            raise NpsrcnnError("backend cuda: numba finds no CUDA GPU on this machine (use --backend cpu, or "
-                               "NUMBA_ENABLE_CUDASIM=1 for the simulator)")
-    if name not in BACKENDS:
-        raise NpsrcnnError(f"backend {name!r} is not one of auto, {', '.join(BACKENDS)}")
-    return name
+def resolve_model(model, scale):
+    """An ``SRCNN`` from a model, a model file, or None (the shipped weights for ``scale``)."""
+    if isinstance(model, SRCNN):
+        return model
+    if model is None:
+        if scale != int(scale) or scale < 2:
+            raise NpsrcnnError(
+                f"no shipped weights for scale {scale}; pass model= (for restoring an "
+                f"image degraded by s, the x{{s}} weights: npsrcnn.shipped_weights(s))"
+            )
+        model = modelfile.shipped_weights(int(scale))
+    return SRCNN.from_file(model)

@@ -1,4 +1,6 @@
-"""SRCNN weights in and out of Keras files, with h5py only (no TensorFlow at run time).
+"""SRCNN model files in and out: Keras and the authors' MATLAB, with h5py only (no TensorFlow at run
+time). ``read`` gives each conv layer's arrays and settings; ``npsrcnn.SRCNN.from_file`` builds the
+model from them and ``SRCNN.save`` calls ``write_keras_h5``.
 
 What each Keras writes (found by reading real files; see tests/test_weights.py):
 
@@ -19,31 +21,61 @@ authors' .mat      ``weights_conv1`` ``(f1*f1, n1)``, ``weights_conv2`` ``(n1, f
 Kernels are ``(kh, kw, c_in, c_out)`` in all the Keras kinds (TensorFlow ordering), which is the
 layout ``npsrcnn.SRCNN`` keeps, so weights are used as stored.
 """
+
 import io
 import json
 import math
 import re
 import zipfile
+from importlib.resources import files
 from pathlib import Path
+from typing import NamedTuple
 
 import h5py
 import numpy as np
+import scipy.io
 
 from npsrcnn.atomic import atomic_write
 from npsrcnn.errors import NpsrcnnError
-from npsrcnn.model import ConvLayer, SRCNN, _per_layer
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 MAX_ARCHIVE_MEMBER = 1 << 30  # a .keras member larger than this is refused rather than read into memory
 CONV_CLASSES = ("Conv2D", "Convolution2D")
 
 
-def load(path, padding=None):
-    """Read a Keras weights or model file into an ``SRCNN``.
+class LayerSpec(NamedTuple):
+    """One conv layer as a file holds it: kernel ``(kh, kw, c_in, c_out)``, bias ``(c_out,)`` or None."""
+
+    name: str
+    kernel: np.ndarray
+    bias: object
+    padding: str
+    activation: str
+
+
+def tutorial_padding(n_layers):
+    """The Keras tutorials' convention: first and last layers valid, the ones between same."""
+    return ["valid"] + ["same"] * (n_layers - 2) + ["valid"] if n_layers > 1 else ["valid"]
+
+
+def per_layer(padding, n):
+    """``padding`` (None: the tutorials' convention; one mode; or one per layer) -> one mode per layer."""
+    if padding is None:
+        return tutorial_padding(n)
+    if isinstance(padding, str):
+        return [padding] * n
+    padding = list(padding)
+    if len(padding) != n:
+        raise NpsrcnnError(f"{len(padding)} paddings given for {n} layers")
+    return padding
+
+
+def read(path, padding=None):
+    """A Keras weights or model file, or the authors' ``.mat`` -> ``[LayerSpec, ...]`` in layer order.
 
     ``padding`` (one mode, or one per layer) overrides whatever the file says. A file without an
     architecture (weights only) gets the tutorials' convention: first and last layers ``valid``, the
-    ones between ``same``; ReLU after every layer but the last.
+    ones between ``same``; ReLU after every layer but the last. Every error names the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -62,6 +94,10 @@ def load(path, padding=None):
         return _assemble(entries, specs, padding)
     except NpsrcnnError as e:
         raise NpsrcnnError(f"{path}: {e}") from None
+    except MemoryError:
+        raise NpsrcnnError(
+            f"{path}: its arrays claim more memory than this machine has (a corrupt weights file?)"
+        ) from None
     except (OSError, KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile) as e:
         raise NpsrcnnError(f"{path}: unreadable weights file ({type(e).__name__}: {e})") from None
 
@@ -125,16 +161,20 @@ def _read_authors_mat(path, padding):
     filter is a column reshaped column-major (``reshape(w(:, i), f, f)``), hence ``order="F"``.
     """
     arrays = _load_mat(path)
-    missing = [k for k in ("weights_conv1", "weights_conv2", "weights_conv3", "biases_conv1", "biases_conv2",
-                           "biases_conv3") if k not in arrays]
+    missing = [
+        k
+        for k in ("weights_conv1", "weights_conv2", "weights_conv3", "biases_conv1", "biases_conv2", "biases_conv3")
+        if k not in arrays
+    ]
     if missing:
         raise NpsrcnnError(f"MATLAB file lacks {', '.join(missing)} (not an SRCNN model)")
     w1, w2, w3 = arrays["weights_conv1"], arrays["weights_conv2"], arrays["weights_conv3"]
     if w2.ndim == 2:  # MATLAB drops a trailing singleton: n2 = 1
         w2 = w2[:, :, None]
     if w1.ndim != 2 or w2.ndim != 3 or w3.ndim != 2:
-        raise NpsrcnnError(f"weights of shapes {w1.shape}, {w2.shape}, {w3.shape} are not (f1*f1, n1), "
-                           f"(n1, f2*f2, n2), (n2, f3*f3)")
+        raise NpsrcnnError(
+            f"weights of shapes {w1.shape}, {w2.shape}, {w3.shape} are not (f1*f1, n1), (n1, f2*f2, n2), (n2, f3*f3)"
+        )
 
     def square(taps, what):
         f = math.isqrt(taps)
@@ -142,26 +182,28 @@ def _read_authors_mat(path, padding):
             raise NpsrcnnError(f"{what} has {taps} taps per filter, not a square number")
         return f
 
-    f1, f2, f3 = square(w1.shape[0], "weights_conv1"), square(w2.shape[1], "weights_conv2"), \
-        square(w3.shape[1], "weights_conv3")
+    f1, f2, f3 = (
+        square(w1.shape[0], "weights_conv1"),
+        square(w2.shape[1], "weights_conv2"),
+        square(w3.shape[1], "weights_conv3"),
+    )
     kernels = [
         w1.reshape(f1, f1, 1, w1.shape[1], order="F"),
         w2.transpose(1, 0, 2).reshape(f2, f2, w2.shape[0], w2.shape[2], order="F"),
         w3.T.reshape(f3, f3, w3.shape[0], 1, order="F"),
     ]
     biases = [np.ravel(arrays[f"biases_conv{i}"]) for i in (1, 2, 3)]
-    paddings = _per_layer("replicate" if padding is None else padding, 3)
-    return SRCNN([ConvLayer(k, b, p, a) for k, b, p, a in
-                  zip(kernels, biases, paddings, ("relu", "relu", "linear"))])
+    paddings = per_layer("replicate" if padding is None else padding, 3)
+    return [
+        LayerSpec(f"conv{i}", k, b, p, a)
+        for i, (k, b, p, a) in enumerate(zip(kernels, biases, paddings, ("relu", "relu", "linear")), start=1)
+    ]
 
 
 def _load_mat(path):
     """MATLAB v5 files through scipy; v7.3 files are HDF5, whose arrays h5py returns axis-reversed."""
-    import scipy.io
-
     try:
-        return {k: np.asarray(v, dtype=np.float64) for k, v in scipy.io.loadmat(path).items()
-                if not k.startswith("__")}
+        return {k: np.asarray(v, dtype=np.float64) for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
     except NotImplementedError:  # scipy's word for "this is v7.3, use HDF5"
         with h5py.File(path, "r") as f:
             return {k: np.asarray(f[k], dtype=np.float64).T for k in f.keys() if isinstance(f[k], h5py.Dataset)}
@@ -212,7 +254,7 @@ def _activation(value, name):
 
 
 def _assemble(entries, specs, padding):
-    """Pair each layer's arrays with its padding and activation, and build the model."""
+    """Pair each layer's arrays with its padding and activation."""
     if not entries:
         raise NpsrcnnError("file holds no weights")
     layers = []
@@ -221,46 +263,71 @@ def _assemble(entries, specs, padding):
         biases = [a for a in arrays if a.ndim == 1]
         if len(kernels) != 1 or len(biases) > 1 or len(kernels) + len(biases) != len(arrays):
             shapes = ", ".join(str(a.shape) for a in arrays)
-            raise NpsrcnnError(f"layer {name} has weights of shapes {shapes}; a conv layer has one 4-D kernel "
-                               f"(kh, kw, c_in, c_out) and at most one bias (c_out,)")
+            raise NpsrcnnError(
+                f"layer {name} has weights of shapes {shapes}; a conv layer has one 4-D kernel "
+                f"(kh, kw, c_in, c_out) and at most one bias (c_out,)"
+            )
         layers.append((name, kernels[0], biases[0] if biases else None))
     if _looks_channels_first(layers):
-        raise NpsrcnnError("kernels are stored channels-first (Theano ordering: c_out, c_in, kh, kw); only "
-                           "TensorFlow ordering (kh, kw, c_in, c_out) is supported")
+        raise NpsrcnnError(
+            "kernels are stored channels-first (Theano ordering: c_out, c_in, kh, kw); only "
+            "TensorFlow ordering (kh, kw, c_in, c_out) is supported"
+        )
     if specs is None:
-        specs = [(name, p, "relu") for (name, _, _), p in zip(layers, _per_layer(None, len(layers)))]
+        specs = [(name, p, "relu") for (name, _, _), p in zip(layers, per_layer(None, len(layers)))]
         specs[-1] = (specs[-1][0], specs[-1][1], "linear")
     # pair by position: Keras 3 keys weights by per-model names (conv2d, conv2d_1, ...) that need not
     # match the config's names (conv2d_12, ...), but both follow the model's layer order
     if len(specs) != len(layers):
-        raise NpsrcnnError(f"model config lists {len(specs)} conv layers {[s[0] for s in specs]} but the "
-                           f"weights hold {len(layers)} {[name for name, _, _ in layers]}")
-    paddings = [s[1] for s in specs] if padding is None else _per_layer(padding, len(layers))
-    conv_layers = []
-    for (name, kernel, bias), (_, _, activation), pad in zip(layers, specs, paddings):
-        try:
-            conv_layers.append(ConvLayer(kernel, bias, pad, activation))
-        except NpsrcnnError as e:
-            raise NpsrcnnError(f"layer {name}: {e}") from None
-    return SRCNN(conv_layers)
+        raise NpsrcnnError(
+            f"model config lists {len(specs)} conv layers {[s[0] for s in specs]} but the "
+            f"weights hold {len(layers)} {[name for name, _, _ in layers]}"
+        )
+    paddings = [s[1] for s in specs] if padding is None else per_layer(padding, len(layers))
+    return [
+        LayerSpec(name, kernel, bias, pad, activation)
+        for (name, kernel, bias), (_, _, activation), pad in zip(layers, specs, paddings)
+    ]
 
 
-def save_keras_h5(model, path):
-    """Write ``model`` as a full-model Keras ``.h5`` (Keras 2 layout, which Keras 3 also loads).
+def write_keras_h5(layers, path):
+    """Write conv layers (each with ``kernel``, ``bias``, ``padding`` and ``activation``) as a
+    full-model Keras ``.h5`` (Keras 2 layout, which Keras 3 also loads).
 
     The file is written beside ``path`` and renamed, so an interrupted save never leaves a broken file.
     """
-    names = [f"conv2d_{i}" for i in range(1, len(model.layers) + 1)]
-    layer_configs = [{"class_name": "InputLayer", "config": {
-        "batch_input_shape": [None, None, None, model.channels], "dtype": "float32", "name": "input"}}]
-    for name, layer in zip(names, model.layers):
+    names = [f"conv2d_{i}" for i in range(1, len(layers) + 1)]
+    layer_configs = [
+        {
+            "class_name": "InputLayer",
+            "config": {
+                "batch_input_shape": [None, None, None, int(layers[0].kernel.shape[2])],
+                "dtype": "float32",
+                "name": "input",
+            },
+        }
+    ]
+    for name, layer in zip(names, layers):
         kh, kw, _, c_out = layer.kernel.shape
-        layer_configs.append({"class_name": "Conv2D", "config": {
-            "name": name, "trainable": True, "dtype": "float32", "filters": int(c_out),
-            "kernel_size": [int(kh), int(kw)], "strides": [1, 1],
-            "padding": layer.padding if layer.padding != "replicate" else _refuse_replicate(),
-            "data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1,
-            "activation": layer.activation, "use_bias": True}})
+        layer_configs.append(
+            {
+                "class_name": "Conv2D",
+                "config": {
+                    "name": name,
+                    "trainable": True,
+                    "dtype": "float32",
+                    "filters": int(c_out),
+                    "kernel_size": [int(kh), int(kw)],
+                    "strides": [1, 1],
+                    "padding": layer.padding if layer.padding != "replicate" else _refuse_replicate(),
+                    "data_format": "channels_last",
+                    "dilation_rate": [1, 1],
+                    "groups": 1,
+                    "activation": layer.activation,
+                    "use_bias": True,
+                },
+            }
+        )
     config = {"class_name": "Sequential", "config": {"name": "srcnn", "layers": layer_configs}}
     with atomic_write(path) as tmp:
         with h5py.File(tmp, "w") as f:
@@ -272,7 +339,7 @@ def save_keras_h5(model, path):
             weights.attrs["layer_names"] = np.array(names, dtype="S")
             weights.attrs["backend"] = "tensorflow"
             weights.attrs["keras_version"] = "2.15.0"
-            for name, layer in zip(names, model.layers):
+            for name, layer in zip(names, layers):
                 group = weights.create_group(name)
                 group.attrs["weight_names"] = np.array([f"{name}/kernel:0", f"{name}/bias:0"], dtype="S")
                 group.create_dataset(f"{name}/kernel:0", data=layer.kernel)
@@ -288,8 +355,10 @@ def _looks_channels_first(layers):
 
 
 def _refuse_replicate():
-    raise NpsrcnnError("Keras has no replicate padding; a model with replicate layers cannot be saved as "
-                       "Keras .h5 (set padding='same' or 'valid' first)")
+    raise NpsrcnnError(
+        "Keras has no replicate padding; a model with replicate layers cannot be saved as "
+        "Keras .h5 (set padding='same' or 'valid' first)"
+    )
 
 
 def _strings(values):
@@ -301,32 +370,18 @@ def _natural_key(name):
 
 
 def shipped_scales():
-    """Scales with shipped weights (``weights/srcnn_x{scale}.h5`` in the package)."""
-    from importlib.resources import files
-
+    """Scales with shipped weights (``weights/srcnn_x{scale}.h5``, installed as ``npsrcnn.pretrained``)."""
     found = (re.fullmatch(r"srcnn_x(\d+)\.h5", p.name) for p in files("npsrcnn.pretrained").iterdir())
     return sorted(int(m.group(1)) for m in found if m)
 
 
 def shipped_weights(scale):
     """Path of the shipped weights for ``scale``; a clear error when that scale has none."""
-    from importlib.resources import files
-
     path = files("npsrcnn.pretrained") / f"srcnn_x{scale}.h5"
     if not path.is_file():
         have = ", ".join(f"x{s}" for s in shipped_scales()) or "none yet"
-        raise NpsrcnnError(f"no shipped weights for x{scale} (shipped: {have}); pass weights=PATH (--weights) "
-                           f"to a Keras .h5/.weights.h5/.keras file, e.g. one written by `npsrcnn train`")
+        raise NpsrcnnError(
+            f"no shipped weights for x{scale} (shipped: {have}); pass model=PATH (--model) "
+            f"to a Keras .h5/.weights.h5/.keras file, e.g. one written by `npsrcnn train`"
+        )
     return Path(str(path))
-
-
-def resolve_model(weights, scale):
-    """An ``SRCNN`` from a model, a path, or None (the shipped weights for ``scale``)."""
-    if isinstance(weights, SRCNN):
-        return weights
-    if weights is None:
-        if scale != int(scale) or scale < 2:
-            raise NpsrcnnError(f"no shipped weights for scale {scale}; pass weights= (for restoring an "
-                               f"image degraded by s, the x{{s}} weights: npsrcnn.shipped_weights(s))")
-        weights = shipped_weights(int(scale))
-    return load(weights)

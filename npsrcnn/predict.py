@@ -7,27 +7,28 @@ Only the luma goes through the network (the paper's choice: the eye sees detail 
 chroma is smooth enough for bicubic). The path runs one output tile at a time (``npsrcnn.tiling``),
 from the bicubic on: memory holds the input, the output and one tile's work, whatever the size.
 """
+
 import operator
 import os
 
 import numpy as np
 
-from npsrcnn.color import rgb_to_ycbcr, ycbcr_to_rgb
+from npsrcnn.color import replace_luma, rgb_to_ycbcr
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import check_pixel_type, from_float, read_image
+from npsrcnn.model import resolve_model
 from npsrcnn.resize import resize_window, upscaled_size
 from npsrcnn.tiling import auto_tile, forward_tile, input_window, tile_grid
-from npsrcnn.weights import resolve_model
 
 YCBCR = "matlab"  # the paper's luma, which the shipped weights are trained on
 
 
-def predict(image, scale=3, weights=None, backend="auto", tile=None, progress=None):
+def predict(image, scale=3, model=None, backend="auto", tile=None, progress=None):
     """Upscale (``scale > 1``) or restore (``scale = 1``) an image with SRCNN.
 
     ``image``: a path, or an array ``(H, W)`` or ``(H, W, 1)`` gray, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA, uint8,
     uint16 or float in [0, 1]. Returns ``(round(H*scale), round(W*scale)[, C])`` in the input's dtype.
-    ``weights``: an ``SRCNN``, a weights file, or None for the shipped weights of ``scale``.
+    ``model``: an ``SRCNN``, a model file, or None for the shipped weights of ``scale``.
     ``tile``: side of the output tiles the image is computed in; None sizes them to a memory budget
     (``tiling.auto_tile``), 0 computes the whole image at once. The result is the same either way.
     ``progress``: called as ``progress(tiles_done, tiles_total)`` after each tile.
@@ -38,7 +39,7 @@ def predict(image, scale=3, weights=None, backend="auto", tile=None, progress=No
     img = _check_image(img[:, :, 0] if keep_channel_axis else img)
     if not scale > 0:
         raise NpsrcnnError(f"scale must be positive, got {scale}")
-    model = resolve_model(weights, scale)
+    model = resolve_model(model, scale)
     if model.channels != 1 or model.layers[-1].kernel.shape[3] != 1:
         raise NpsrcnnError(f"predict runs a luma network (1 -> 1 channels); this one is {model.describe()}")
     tile = auto_tile(model) if tile is None else _check_tile(tile)
@@ -50,17 +51,17 @@ def predict(image, scale=3, weights=None, backend="auto", tile=None, progress=No
     for done, (rows, cols) in enumerate(grid, start=1):
         window = input_window(model, rows, cols, size)
         pixels = resize_window(img, size, *window)
-        color, alpha = (pixels[..., :3], pixels[..., 3:]) if pixels.ndim == 3 and pixels.shape[2] == 4 \
-            else (pixels, None)
+        color, alpha = (
+            (pixels[..., :3], pixels[..., 3:]) if pixels.ndim == 3 and pixels.shape[2] == 4 else (pixels, None)
+        )
         ycbcr = rgb_to_ycbcr(color, YCBCR) if color.ndim == 3 else None
         luma = color if ycbcr is None else ycbcr[..., 0]
-        restored = (forward_tile(model, luma, rows, cols, size, backend) if tile
-                    else run_on_luma(model, luma, backend, tile=0))
+        restored = (
+            forward_tile(model, luma, rows, cols, size, backend) if tile else run_on_luma(model, luma, backend, tile=0)
+        )
         inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip((rows, cols), window))
         if ycbcr is not None:
-            ycbcr = ycbcr[inner]
-            ycbcr[..., 0] = restored
-            restored = ycbcr_to_rgb(ycbcr, YCBCR)
+            restored = replace_luma(ycbcr[inner], restored, YCBCR)
         if alpha is not None:
             restored = np.concatenate([restored, alpha[inner]], axis=2)
         out[rows, cols] = from_float(restored, img.dtype)

@@ -7,9 +7,12 @@ Convolution here means cross-correlation (no kernel flip), as in Keras, TensorFl
 ``imfilter``. Each ``*_backward`` sits under its forward and takes the gradient of the loss with
 respect to that op's output (``dout``), returning the gradients with respect to its inputs.
 """
+
+from typing import NamedTuple
+
 import numpy as np
 
-PADDINGS = ("valid", "same", "replicate")
+PADDINGS = ("valid", "same", "replicate")  # a layer's padding modes
 ACTIVATIONS = ("relu", "linear")
 
 
@@ -22,36 +25,65 @@ def pad_split(k):
     return (k - 1) // 2, k - 1 - (k - 1) // 2
 
 
-def pad(x, kh, kw, padding):
-    """``(N, H, W, C) -> (N, H+kh-1, W+kw-1, C)`` so that a valid correlation keeps the size.
+class Border(NamedTuple):
+    """How far a convolution's input is padded on each side before a valid correlation, and with
+    what: zeros, or (``replicate``) the nearest edge pixel repeated."""
 
-    ``same`` pads with zeros (Keras), ``replicate`` repeats the edge pixel (MATLAB
-    ``imfilter(..., 'replicate')``); ``valid`` returns x untouched and the layer shrinks.
+    top: int
+    bottom: int
+    left: int
+    right: int
+    replicate: bool = False
+
+    @property
+    def mode(self):
+        """``np.pad``'s name for the fill."""
+        return "edge" if self.replicate else "constant"
+
+
+def border(padding, kh, kw):
+    """A padding mode's ``Border`` for a ``kh x kw`` kernel; a ``Border`` is returned as it is.
+
+    ``valid``: none (the layer shrinks); ``same`` (zeros, Keras) and ``replicate`` (the edge repeated,
+    MATLAB ``imfilter(..., 'replicate')``): the kernel's half on each side (``pad_split``), so the size
+    is kept; ``full``: kh-1 / kw-1 zeros on every side, the form the input gradient takes. A tile of a
+    larger image passes its own ``Border``: it pads only where it touches the image's edge.
     """
+    if isinstance(padding, Border):
+        return padding
     if padding == "valid":
+        return Border(0, 0, 0, 0)
+    if padding == "full":
+        return Border(kh - 1, kh - 1, kw - 1, kw - 1)
+    if padding in ("same", "replicate"):
+        return Border(*pad_split(kh), *pad_split(kw), padding == "replicate")
+    raise ValueError(f"padding {padding!r} is not one of valid, same, replicate, full or a Border")
+
+
+def pad(x, kh, kw, padding):
+    """``(N, H, W, C) -> (N, H+top+bottom, W+left+right, C)`` by ``border(padding, kh, kw)``, so that
+    a valid correlation then gives the padding's output size; no padding returns x untouched."""
+    b = border(padding, kh, kw)
+    if not (b.top or b.bottom or b.left or b.right):
         return x
-    (top, bottom), (left, right) = pad_split(kh), pad_split(kw)
-    mode = {"same": "constant", "replicate": "edge"}[padding]
-    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), mode=mode)
+    return np.pad(x, ((0, 0), (b.top, b.bottom), (b.left, b.right), (0, 0)), mode=b.mode)
 
 
 def pad_backward(dpadded, kh, kw, padding):
-    """``(N, H+kh-1, W+kw-1, C) -> (N, H, W, C)``: the adjoint of ``pad``.
+    """``(N, H+top+bottom, W+left+right, C) -> (N, H, W, C)``: the adjoint of ``pad``.
 
     Zero padding drops the border's gradient; replicate padding copied each edge pixel outward, so
     the gradient of every copy flows back into that edge pixel.
     """
-    if padding == "valid":
-        return dpadded
-    (top, bottom), (left, right) = pad_split(kh), pad_split(kw)
-    h, w = dpadded.shape[1] - top - bottom, dpadded.shape[2] - left - right
-    if padding == "replicate":
+    b = border(padding, kh, kw)
+    h, w = dpadded.shape[1] - b.top - b.bottom, dpadded.shape[2] - b.left - b.right
+    if b.replicate:
         dpadded = dpadded.copy()
-        dpadded[:, top] += dpadded[:, :top].sum(axis=1)
-        dpadded[:, top + h - 1] += dpadded[:, top + h:].sum(axis=1)
-        dpadded[:, :, left] += dpadded[:, :, :left].sum(axis=2)
-        dpadded[:, :, left + w - 1] += dpadded[:, :, left + w:].sum(axis=2)
-    return dpadded[:, top:top + h, left:left + w]
+        dpadded[:, b.top] += dpadded[:, : b.top].sum(axis=1)
+        dpadded[:, b.top + h - 1] += dpadded[:, b.top + h :].sum(axis=1)
+        dpadded[:, :, b.left] += dpadded[:, :, : b.left].sum(axis=2)
+        dpadded[:, :, b.left + w - 1] += dpadded[:, :, b.left + w :].sum(axis=2)
+    return dpadded[:, b.top : b.top + h, b.left : b.left + w]
 
 
 def conv2d(x, kernel, bias, padding="valid"):
@@ -68,7 +100,7 @@ def conv2d(x, kernel, bias, padding="valid"):
     out = np.zeros((n, out_h, out_w, c_out), dtype=np.result_type(x, kernel))
     for i in range(kh):
         for j in range(kw):
-            out += xp[:, i:i + out_h, j:j + out_w, :] @ kernel[i, j]
+            out += xp[:, i : i + out_h, j : j + out_w, :] @ kernel[i, j]
     return out + bias
 
 
@@ -87,9 +119,9 @@ def conv2d_backward(x, kernel, dout, padding="valid"):
     flat_dout = dout.reshape(-1, c_out)
     for i in range(kh):
         for j in range(kw):
-            window = xp[:, i:i + out_h, j:j + out_w, :]
+            window = xp[:, i : i + out_h, j : j + out_w, :]
             dkernel[i, j] = window.reshape(-1, c_in).T @ flat_dout
-            dxp[:, i:i + out_h, j:j + out_w, :] += dout @ kernel[i, j].T
+            dxp[:, i : i + out_h, j : j + out_w, :] += dout @ kernel[i, j].T
     return pad_backward(dxp, kh, kw, padding), dkernel, dout.sum(axis=(0, 1, 2))
 
 

@@ -10,6 +10,7 @@ the whole image's only for crops cut at whole periods of the scale, and never fo
 1001 -> 2503; ``resize_window`` takes positions and weights from the whole image's axes, so every
 window agrees with the whole to the bit.
 """
+
 import math
 
 import cv2
@@ -37,13 +38,16 @@ def resize_window(img, size, rows, cols):
     the input pixels they read: ``(H, W[, C]) -> (len(rows), len(cols)[, C])`` float32 (float64 for
     float64 input). Agrees with ``cv2.resize`` to ~1e-6 and with itself exactly, window or whole.
 
-    Rows, then columns: two passes of 4-tap weighted sums, each tap in the same order for every window, so a pixel's arithmetic does not depend on which window computed it.
+    Rows, then columns: two passes of 4-tap weighted sums, each tap in the same order for every
+    window, so a pixel's arithmetic does not depend on which window computed it.
     """
-    (wy, iy), (wx, ix) = (tuple(a[s] for a in _opencv_cubic(n, m))
-                          for n, m, s in ((img.shape[0], size[0], rows), (img.shape[1], size[1], cols)))
+    (wy, iy), (wx, ix) = (
+        tuple(a[s] for a in _opencv_cubic(n, m))
+        for n, m, s in ((img.shape[0], size[0], rows), (img.shape[1], size[1], cols))
+    )
     used_rows, iy = np.unique(iy, return_inverse=True)
     c0 = ix.min()
-    block = to_float(img[used_rows, c0:ix.max() + 1])
+    block = to_float(img[used_rows, c0 : ix.max() + 1])
     ix = ix - c0
     trailing = (1,) * (img.ndim - 2)
     tmp = wy[:, 0].reshape(-1, 1, *trailing) * block[iy[:, 0]]
@@ -96,8 +100,9 @@ def upscaled_size(shape, scale):
 def _cubic(x, a=-0.5):
     """Keys' cubic convolution kernel, support [-2, 2]: a = -0.5 is MATLAB's, -0.75 OpenCV's."""
     ax = np.abs(x)
-    return (((a + 2) * ax ** 3 - (a + 3) * ax ** 2 + 1) * (ax <= 1)
-            + (a * ax ** 3 - (5 * a) * ax ** 2 + (8 * a) * ax - 4 * a) * ((ax > 1) & (ax <= 2)))
+    return ((a + 2) * ax**3 - (a + 3) * ax**2 + 1) * (ax <= 1) + (
+        a * ax**3 - (5 * a) * ax**2 + (8 * a) * ax - 4 * a
+    ) * ((ax > 1) & (ax <= 2))
 
 
 def _triangle(x):

@@ -9,18 +9,19 @@ on its own, with exactly the result of the whole plane:
   ``replicate`` layer pads its own input (zeros, or the edge repeated) at the border of its map.
   A tile reproduces both only where it touches the true border: walking the layers backwards, each
   layer's input window is the output window grown by the half-kernel, cut to that layer's map; what
-  was cut off is the padding the layer must add itself. Every layer then runs ``valid``.
+  was cut off is the padding the layer must add itself, its ``Border``. ``SRCNN.forward`` takes one
+  per layer, and the kernels read them in place where they can (no padded copy per layer per tile).
 - Arithmetic is per pixel, so tiled and untiled agree to the float32 rounding of the kernels
   (Winograd's tiles fall on other pixels when the map is cut differently).
 
 Tiles run one after another; each layer's kernel already spreads a tile's rows over every core.
 """
+
 import math
 
 import numpy as np
 
-from npsrcnn.model import ConvLayer, resolve_backend
-from npsrcnn.reference import pad_split
+from npsrcnn.reference import Border, pad_split
 
 TILE_MEMORY = 192 << 20  # bytes the activations of one tile may take; sets the automatic tile size
 WORKSPACE = 2  # kernels' scratch (im2col bands, Winograd tiles) on top of a layer's input and output
@@ -40,8 +41,11 @@ def tile_grid(shape, tile):
     right and bottom), row by row; ``tile = 0``: the whole plane."""
     h, w = shape[:2]
     step_h, step_w = (tile, tile) if tile else (h, w)
-    return [(slice(r, min(r + step_h, h)), slice(c, min(c + step_w, w)))
-            for r in range(0, h, step_h) for c in range(0, w, step_w)]
+    return [
+        (slice(r, min(r + step_h, h)), slice(c, min(c + step_w, w)))
+        for r in range(0, h, step_h)
+        for c in range(0, w, step_w)
+    ]
 
 
 def input_window(model, rows, cols, shape):
@@ -55,18 +59,16 @@ def forward_tile(model, window, rows, cols, shape, backend="auto"):
 
     ``window``: the plane's pixels at ``input_window(model, rows, cols, shape)``, float32.
     """
-    from npsrcnn.kernels.registry import BACKENDS
-
-    ops = BACKENDS[resolve_backend(backend)]
-    (_, row_edge, row_pads), (_, col_edge, col_pads) = (_axis_plan(model, 0, rows, shape[0]),
-                                                      _axis_plan(model, 1, cols, shape[1]))
-    x = np.pad(np.asarray(window, np.float32), (row_edge, col_edge), mode="edge")[None, :, :, None]
-    for layer, (top, bottom), (left, right) in zip(model.layers, row_pads, col_pads):
-        if top or bottom or left or right:
-            x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)),
-                       mode="edge" if layer.padding == "replicate" else "constant")
-        x = ops.layer_forward(x, ConvLayer(layer.kernel, layer.bias, "valid", layer.activation))
-    return x[0, :, :, 0]
+    (_, row_edge, row_pads), (_, col_edge, col_pads) = (
+        _axis_plan(model, 0, rows, shape[0]),
+        _axis_plan(model, 1, cols, shape[1]),
+    )
+    x = np.pad(np.asarray(window, np.float32), (row_edge, col_edge), mode="edge")  # the plane's edge, once
+    borders = [
+        Border(*rows_pad, *cols_pad, layer.padding == "replicate")
+        for layer, rows_pad, cols_pad in zip(model.layers, row_pads, col_pads)
+    ]
+    return model.forward(x, backend, borders)
 
 
 def _axis_plan(model, axis, out, n):

@@ -6,6 +6,7 @@ moments, the epoch's shuffling seed state, position, log), ``last.h5`` and ``bes
 renamed, so a run killed at any moment leaves the last good checkpoint readable, and ``--resume``
 continues it to exactly the weights an uninterrupted run reaches.
 """
+
 import csv
 import io
 import json
@@ -20,10 +21,10 @@ from tqdm import tqdm
 from npsrcnn.atomic import atomic_write
 from npsrcnn.data import training_pairs
 from npsrcnn.errors import NpsrcnnError
-from npsrcnn.evaluate import matlab_degrade, matlab_outputs
 from npsrcnn.image import list_images, read_image
 from npsrcnn.metrics import psnr
-from npsrcnn.model import ConvLayer, SRCNN
+from npsrcnn.model import SRCNN, ConvLayer
+from npsrcnn.protocol import matlab_degrade, matlab_outputs
 from npsrcnn.viz import training_curves
 
 
@@ -41,7 +42,7 @@ class Adam:
         if self.slots is None:
             self.slots = {"m": [np.zeros_like(p) for p in params], "v": [np.zeros_like(p) for p in params]}
         self.t += 1
-        correction = factor * np.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
+        correction = factor * np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
         for p, g, m, v, rate in zip(params, grads, self.slots["m"], self.slots["v"], self.rates):
             m += (g - m) * (1 - self.beta1)
             v += (g * g - v) * (1 - self.beta2)
@@ -68,8 +69,23 @@ class SGD:
 # the Keras tutorials' Adam rate; the paper's SGD rates (1e-4 for the first layers, 1e-5 for the last)
 DEFAULT_RATES = {"adam": (3e-4,), "sgd": (1e-4, 1e-4, 1e-5)}
 # settings that shape the trajectory: a resumed run must keep them
-FIXED_ON_RESUME = ("data", "scale", "arch", "filters", "padding", "optimizer", "lr", "momentum", "batch", "seed",
-                   "protocol", "schedule", "init", "warmup", "widen")
+FIXED_ON_RESUME = (
+    "data",
+    "scale",
+    "arch",
+    "filters",
+    "padding",
+    "optimizer",
+    "lr",
+    "momentum",
+    "batch",
+    "seed",
+    "protocol",
+    "schedule",
+    "init",
+    "warmup",
+    "widen",
+)
 SCHEDULES = ("constant", "cosine")
 COSINE_FLOOR = 0.01  # the cosine schedule ends at 1% of the starting rate
 
@@ -118,6 +134,23 @@ class TrainConfig:
     warmup: float = 0.0  # epochs of linear learning-rate ramp before the schedule
     widen: str = None  # with init: larger kernel sizes (e.g. 9-5-5), the old kernels at their centres
 
+    def check(self):
+        """One line for the first setting that cannot work, before anything is read or written."""
+        if self.epochs is None and self.minutes is None:
+            raise NpsrcnnError("say how long to train: --epochs N or --minutes M")
+        if self.optimizer not in DEFAULT_RATES:
+            raise NpsrcnnError(f"optimizer {self.optimizer!r} is not one of adam, sgd")
+        if self.patience is not None and self.val is None:
+            raise NpsrcnnError("--patience needs --val: early stopping watches the validation PSNR")
+        if self.schedule not in SCHEDULES:
+            raise NpsrcnnError(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
+        if self.schedule != "constant" and self.epochs is None:
+            raise NpsrcnnError(f"the {self.schedule} schedule needs --epochs: it decays over the whole run")
+        if not 0 <= self.warmup or (self.epochs is not None and self.warmup >= self.epochs):
+            raise NpsrcnnError(f"--warmup {self.warmup:g} must be at least 0 and shorter than --epochs")
+        if self.widen and not self.init:
+            raise NpsrcnnError("--widen needs --init: it enlarges a trained model's kernels (a fresh one takes --arch)")
+
     def layer_rates(self, n_layers):
         rates = tuple(self.lr or DEFAULT_RATES[self.optimizer])
         if len(rates) == 1:
@@ -146,87 +179,35 @@ class Progress:
 
 def train(cfg, progress_bar=True, log=print):
     """Run (or resume) training; returns the final ``Progress``."""
+    cfg.check()
     out = Path(cfg.out)
     checkpoint = out / "checkpoint.h5"
-    if cfg.epochs is None and cfg.minutes is None:
-        raise NpsrcnnError("say how long to train: --epochs N or --minutes M")
-    if cfg.optimizer not in DEFAULT_RATES:
-        raise NpsrcnnError(f"optimizer {cfg.optimizer!r} is not one of adam, sgd")
-    if cfg.patience is not None and cfg.val is None:
-        raise NpsrcnnError("--patience needs --val: early stopping watches the validation PSNR")
-    if cfg.schedule not in SCHEDULES:
-        raise NpsrcnnError(f"schedule {cfg.schedule!r} is not one of {', '.join(SCHEDULES)}")
-    if cfg.schedule != "constant" and cfg.epochs is None:
-        raise NpsrcnnError(f"the {cfg.schedule} schedule needs --epochs: it decays over the whole run")
-    if not 0 <= cfg.warmup or (cfg.epochs is not None and cfg.warmup >= cfg.epochs):
-        raise NpsrcnnError(f"--warmup {cfg.warmup:g} must be at least 0 and shorter than --epochs")
-    if cfg.widen and not cfg.init:
-        raise NpsrcnnError("--widen needs --init: it enlarges a trained model's kernels (a fresh one takes --arch)")
-    rng = np.random.default_rng(cfg.seed)
-    if cfg.resume:
-        model, optimizer_state, state = _load_checkpoint(checkpoint, cfg)
-    else:
-        if checkpoint.exists():
-            raise NpsrcnnError(f"{out}: holds a run already; continue it with --resume or choose another --out")
-        model = SRCNN.from_file(cfg.init) if cfg.init else SRCNN.build(cfg.arch, cfg.filters, cfg.padding, seed=cfg.seed)
-        if cfg.widen:
-            model = model.widened(cfg.widen)
-        optimizer_state, state = None, Progress()
-    inputs, labels = training_pairs(cfg.data, cfg.scale, cfg.protocol)
-    top, bottom, left, right = model.shrink
-    labels = np.ascontiguousarray(labels[:, top:labels.shape[1] - bottom, left:labels.shape[2] - right])
-    if len(inputs) < cfg.batch:
-        raise NpsrcnnError(f"{cfg.data}: only {len(inputs)} training patches, fewer than one batch of {cfg.batch}")
+    model, optimizer, state = _start(cfg, checkpoint)
+    inputs, labels = _training_data(cfg, model)
     validation = _validation_set(cfg.val, cfg.scale) if cfg.val else None
-    params = [a for layer in model.layers for a in (layer.kernel, layer.bias)]
-    optimizer = (Adam if cfg.optimizer == "adam" else lambda r: SGD(r, cfg.momentum))(
-        [r for r in cfg.layer_rates(len(model.layers)) for _ in (0, 1)])
-    if optimizer_state is not None:
-        optimizer.t, optimizer.slots = optimizer_state
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(".*.partial"):  # what a killed run was writing when it died
         stale.unlink()
-    batches = -(-len(inputs) // cfg.batch)
-    warmup_steps = round(cfg.warmup * batches)
-    started = last_save = time.monotonic()
-    log(f"training {model.describe()} on {len(inputs)} patches ({cfg.data}, x{cfg.scale}), "
-        f"{batches} batches of {cfg.batch} per epoch, {cfg.optimizer}, backend {cfg.backend}")
-    if state.epoch_rng_state is not None:  # resuming: replay the checkpointed epoch's draw, which
-        rng.bit_generator.state = state.epoch_rng_state  # also leaves the generator where the
-        order = rng.permutation(len(inputs))  # uninterrupted run had it
-    while cfg.epochs is None or state.epoch < cfg.epochs:
-        if state.position == 0:
-            state.epoch_rng_state = rng.bit_generator.state
-            order = rng.permutation(len(inputs))
-        epoch_started = time.monotonic()
-        samples_before = state.epoch_samples
-        bar = tqdm(total=batches, initial=state.position, desc=f"epoch {state.epoch + 1}", unit="batch",
-                   disable=None if progress_bar else True, leave=False)
-        while state.position < batches:
-            chosen = np.sort(order[state.position * cfg.batch:(state.position + 1) * cfg.batch])
-            loss, grads = model.loss_and_grads(inputs[chosen], labels[chosen], backend=cfg.backend)
-            optimizer.step(params, [g for pair in grads for g in pair],
-                           rate_factor(cfg.schedule, state.step, (cfg.epochs or 0) * batches, warmup_steps))
-            state.position += 1
-            state.step += 1
-            state.epoch_loss_sum += loss * len(chosen)
-            state.epoch_samples += len(chosen)
-            rate = (state.epoch_samples - samples_before) / max(time.monotonic() - epoch_started, 1e-9)
-            bar.update()
-            bar.set_postfix(loss=f"{state.epoch_loss_sum / state.epoch_samples:.5f}", samples_s=f"{rate:.0f}")
-            out_of_time = cfg.minutes is not None and time.monotonic() - started > 60 * cfg.minutes
-            if out_of_time or time.monotonic() - last_save >= cfg.checkpoint_every:
-                _save_checkpoint(checkpoint, cfg, model, optimizer, state)
-                last_save = time.monotonic()
-            if out_of_time:
-                bar.close()
-                log(f"time budget of {cfg.minutes} min reached at epoch {state.epoch + 1}, batch {state.position}; "
-                    f"continue with --resume")
-                return state
-        bar.close()
-        stop = _end_epoch(cfg, model, state, validation, time.monotonic() - epoch_started, log)
+    log(
+        f"training {model.describe()} on {len(inputs)} patches ({cfg.data}, x{cfg.scale}), "
+        f"{-(-len(inputs) // cfg.batch)} batches of {cfg.batch} per epoch, {cfg.optimizer}, backend {cfg.backend}"
+    )
+    clock = _Clock(cfg.minutes, cfg.checkpoint_every)
+
+    def save():
         _save_checkpoint(checkpoint, cfg, model, optimizer, state)
-        last_save = time.monotonic()
+        clock.saved()
+
+    for order in _epoch_orders(cfg, state, len(inputs)):
+        epoch_started = time.monotonic()
+        if not _run_batches(cfg, model, optimizer, state, inputs, labels, order, clock, save, progress_bar):
+            log(
+                f"time budget of {cfg.minutes} min reached at epoch {state.epoch + 1}, batch {state.position}; "
+                f"continue with --resume"
+            )
+            return state
+        stop = _end_epoch(cfg, model, state, validation, time.monotonic() - epoch_started, log)
+        save()
         model.save(out / "last.h5")
         _write_log(out, state.rows)
         if stop:
@@ -235,10 +216,115 @@ def train(cfg, progress_bar=True, log=print):
     return state
 
 
+def _start(cfg, checkpoint):
+    """-> ``(model, optimizer, Progress)``: from the checkpoint when resuming, else fresh (a new network,
+    or ``cfg.init``'s, widened if asked)."""
+    if cfg.resume:
+        model, (t, slots), state = _load_checkpoint(checkpoint, cfg)
+    else:
+        if checkpoint.exists():
+            raise NpsrcnnError(
+                f"{checkpoint.parent}: holds a run already; continue it with --resume or choose another --out"
+            )
+        model = (
+            SRCNN.from_file(cfg.init) if cfg.init else SRCNN.build(cfg.arch, cfg.filters, cfg.padding, seed=cfg.seed)
+        )
+        if cfg.widen:
+            model = model.widened(cfg.widen)
+        (t, slots), state = (0, None), Progress()
+    rates = [r for r in cfg.layer_rates(len(model.layers)) for _ in (0, 1)]  # a kernel's and its bias's
+    optimizer = Adam(rates) if cfg.optimizer == "adam" else SGD(rates, cfg.momentum)
+    optimizer.t, optimizer.slots = t, slots
+    return model, optimizer, state
+
+
+def _training_data(cfg, model):
+    """The folder's pairs, labels cropped to the network's output -> ``(inputs, labels)``."""
+    inputs, labels = training_pairs(cfg.data, cfg.scale, cfg.protocol)
+    top, bottom, left, right = model.shrink
+    labels = np.ascontiguousarray(labels[:, top : labels.shape[1] - bottom, left : labels.shape[2] - right])
+    if len(inputs) < cfg.batch:
+        raise NpsrcnnError(f"{cfg.data}: only {len(inputs)} training patches, fewer than one batch of {cfg.batch}")
+    return inputs, labels
+
+
+def _epoch_orders(cfg, state, n):
+    """Each epoch's shuffled order of the ``n`` patches, until ``cfg.epochs`` (forever without it).
+    A resumed run first replays the checkpointed epoch's draw, which also leaves the generator where
+    the uninterrupted run had it, so the run goes on exactly as if never stopped."""
+    rng = np.random.default_rng(cfg.seed)
+    if state.epoch_rng_state is not None:
+        rng.bit_generator.state = state.epoch_rng_state
+        order = rng.permutation(n)
+    while cfg.epochs is None or state.epoch < cfg.epochs:
+        if state.position == 0:
+            state.epoch_rng_state = rng.bit_generator.state
+            order = rng.permutation(n)
+        yield order
+
+
+class _Clock:
+    """The run's time budget (``minutes``) and when the next checkpoint inside an epoch is due."""
+
+    def __init__(self, minutes, checkpoint_every):
+        self.minutes, self.checkpoint_every = minutes, checkpoint_every
+        self.started = self.last_save = time.monotonic()
+
+    def out_of_time(self):
+        return self.minutes is not None and time.monotonic() - self.started > 60 * self.minutes
+
+    def checkpoint_due(self):
+        return time.monotonic() - self.last_save >= self.checkpoint_every
+
+    def saved(self):
+        self.last_save = time.monotonic()
+
+
+def _run_batches(cfg, model, optimizer, state, inputs, labels, order, clock, save, progress_bar):
+    """The rest of the epoch's batches from ``state.position``: a step each (loss, gradients, update),
+    checkpoints as they fall due. -> True at the epoch's end, False when the time budget ran out
+    (after a checkpoint to resume from)."""
+    batches = -(-len(inputs) // cfg.batch)
+    params = [a for layer in model.layers for a in (layer.kernel, layer.bias)]
+    warmup_steps = round(cfg.warmup * batches)
+    started, samples_before = time.monotonic(), state.epoch_samples
+    bar = tqdm(
+        total=batches,
+        initial=state.position,
+        desc=f"epoch {state.epoch + 1}",
+        unit="batch",
+        disable=None if progress_bar else True,
+        leave=False,
+    )
+    with bar:
+        while state.position < batches:
+            chosen = np.sort(order[state.position * cfg.batch : (state.position + 1) * cfg.batch])
+            loss, grads = model.loss_and_grads(inputs[chosen], labels[chosen], backend=cfg.backend)
+            factor = rate_factor(cfg.schedule, state.step, (cfg.epochs or 0) * batches, warmup_steps)
+            optimizer.step(params, [g for pair in grads for g in pair], factor)
+            state.position += 1
+            state.step += 1
+            state.epoch_loss_sum += loss * len(chosen)
+            state.epoch_samples += len(chosen)
+            rate = (state.epoch_samples - samples_before) / max(time.monotonic() - started, 1e-9)
+            bar.update()
+            bar.set_postfix(loss=f"{state.epoch_loss_sum / state.epoch_samples:.5f}", samples_s=f"{rate:.0f}")
+            out_of_time = clock.out_of_time()
+            if out_of_time or clock.checkpoint_due():
+                save()
+            if out_of_time:
+                return False
+    return True
+
+
 def _end_epoch(cfg, model, state, validation, seconds, log):
     """Log the epoch, validate, keep the best weights; True when early stopping says stop."""
-    row = {"epoch": state.epoch + 1, "step": state.step, "loss": state.epoch_loss_sum / state.epoch_samples,
-           "samples_per_s": state.epoch_samples / seconds if seconds > 0 else 0.0}
+    row = {
+        "epoch": state.epoch + 1,
+        "step": state.step,
+        "loss": state.epoch_loss_sum / state.epoch_samples,
+        "samples_per_s": state.epoch_samples / seconds if seconds > 0 else 0.0,
+    }
     message = f"epoch {row['epoch']}: loss {row['loss']:.6f}"
     if validation is not None:
         row["val_psnr"] = validate(model, validation, cfg.scale, cfg.backend)
@@ -296,10 +382,19 @@ def _load_checkpoint(path, cfg):
         with h5py.File(path, "r") as f:
             saved = json.loads(f.attrs["config"])
             state = Progress(**json.loads(f.attrs["progress"]))
-            layers = [ConvLayer(f[f"model/{i}/kernel"][()], f[f"model/{i}/bias"][()], f[f"model/{i}"].attrs["padding"],
-                                f[f"model/{i}"].attrs["activation"]) for i in range(len(f["model"]))]
-            slots = {name: [f[f"optimizer/{name}/{i}"][()] for i in range(len(group))]
-                     for name, group in f.get("optimizer", {}).items()} or None
+            layers = [
+                ConvLayer(
+                    f[f"model/{i}/kernel"][()],
+                    f[f"model/{i}/bias"][()],
+                    f[f"model/{i}"].attrs["padding"],
+                    f[f"model/{i}"].attrs["activation"],
+                )
+                for i in range(len(f["model"]))
+            ]
+            slots = {
+                name: [f[f"optimizer/{name}/{i}"][()] for i in range(len(group))]
+                for name, group in f.get("optimizer", {}).items()
+            } or None
             t = int(f.attrs["optimizer_t"])
     except (OSError, KeyError, ValueError, TypeError) as e:
         raise NpsrcnnError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
@@ -308,8 +403,9 @@ def _load_checkpoint(path, cfg):
     defaults = asdict(TrainConfig(data=cfg.data, out=cfg.out))  # settings added since the checkpoint was written
     changed = [k for k in fixed if _jsonable(current[k]) != saved.get(k, _jsonable(defaults[k]))]
     if changed:
-        raise NpsrcnnError(f"{path}: the run was started with other settings ({', '.join(changed)}); resume "
-                           f"with the same ones")
+        raise NpsrcnnError(
+            f"{path}: the run was started with other settings ({', '.join(changed)}); resume with the same ones"
+        )
     return SRCNN(layers), (t, slots), state
 
 

@@ -2,6 +2,7 @@
 (first-layer filters, feature maps, error maps). Uses matplotlib's object API on the Agg canvas (no
 pyplot state, no display needed).
 """
+
 import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -17,8 +18,13 @@ def side_by_side(panels, path, title=None):
     fig = Figure(figsize=(4.2 * len(panels), 4.2 * h / w + 0.8), layout="constrained")
     FigureCanvasAgg(fig)
     for ax, (label, img) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=np.iinfo(img.dtype).max
-                  if np.issubdtype(img.dtype, np.integer) else 1, interpolation="nearest")
+        ax.imshow(
+            img,
+            cmap="gray" if img.ndim == 2 else None,
+            vmin=0,
+            vmax=np.iinfo(img.dtype).max if np.issubdtype(img.dtype, np.integer) else 1,
+            interpolation="nearest",
+        )
         ax.set_xlabel(label, fontsize=11)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -36,8 +42,7 @@ def summary_bars(rows, path, title=None):
     ax = fig.subplots()
     width = 0.8 / len(methods)
     for k, method in enumerate(methods):
-        values = [next(r.mean("psnr") for r in rows if (r.dataset, r.scale, r.method) == (*g, method))
-                  for g in groups]
+        values = [next(r.mean("psnr") for r in rows if (r.dataset, r.scale, r.method) == (*g, method)) for g in groups]
         bars = ax.bar(np.arange(len(groups)) + k * width, values, width, label=method)
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(np.arange(len(groups)) + width * (len(methods) - 1) / 2, [f"{d} x{s}" for d, s in groups])
@@ -84,8 +89,9 @@ def save_png(fig, path, palette=False):
 
         fig.canvas.draw()
         rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
-        Image.fromarray(rgb).quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE) \
-            .save(tmp, format="PNG", optimize=True)
+        Image.fromarray(rgb).quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            tmp, format="PNG", optimize=True
+        )
 
 
 def mosaic(tiles, columns, gap=1):
@@ -97,7 +103,7 @@ def mosaic(tiles, columns, gap=1):
     out = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap), np.nan)
     for k, tile in enumerate(tiles):
         r, c = divmod(k, columns)
-        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tile
+        out[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = tile
     return out
 
 
@@ -190,11 +196,23 @@ def image_row(panels, path, zoom=2, title=None, cmap="gray", vmax=None, colorbar
         limit = vmax if vmax is not None else np.iinfo(img.dtype).max if np.issubdtype(img.dtype, np.integer) else 1
         left = _GAP + k * (w * zoom + _GAP)
         ax = _image_axes(fig, img, left, top, zoom, cmap=cmap if img.ndim == 2 else None, vmin=0, vmax=limit)
-        fig.text((left + w * zoom / 2) / fig.bbox.width, 1 - (top + h * zoom + 3) / fig.bbox.height, label,
-                 ha="center", va="top", fontsize=10)
+        fig.text(
+            (left + w * zoom / 2) / fig.bbox.width,
+            1 - (top + h * zoom + 3) / fig.bbox.height,
+            label,
+            ha="center",
+            va="top",
+            fontsize=10,
+        )
     if colorbar:
-        cax = fig.add_axes(((fig.bbox.width - bar + 8) / fig.bbox.width, 1 - (top + h * zoom) / fig.bbox.height,
-                            12 / fig.bbox.width, h * zoom / fig.bbox.height))
+        cax = fig.add_axes(
+            (
+                (fig.bbox.width - bar + 8) / fig.bbox.width,
+                1 - (top + h * zoom) / fig.bbox.height,
+                12 / fig.bbox.width,
+                h * zoom / fig.bbox.height,
+            )
+        )
         fig.colorbar(ax.images[0], cax=cax, label=colorbar)
     if title:
         fig.text(0.5, 1 - _TITLE / 2 / fig.bbox.height, title, ha="center", va="center", fontsize=11)

@@ -1,6 +1,7 @@
 """Test session set-up, before anything imports TensorFlow or numba: quiet TensorFlow, and run the
 CUDA kernels in numba's simulator unless this machine has an NVIDIA GPU (then they run for real;
 ``NUMBA_ENABLE_CUDASIM`` set by the caller wins either way)."""
+
 import glob
 import os
 

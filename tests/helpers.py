@@ -1,31 +1,56 @@
 """Shared test helpers: real images, a Keras twin of an npsrcnn model (TensorFlow is the reference), the CLI."""
+
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import skimage.color
 import skimage.data
 
-from npsrcnn import SRCNN
+from npsrcnn import SRCNN, backends
 
 # the three architectures SRCNN users meet: paper 9-1-5 and 9-5-5, tutorials' 9-3-5 128/64
 ARCHITECTURES = [("9-1-5", (64, 32)), ("9-5-5", (64, 32)), ("9-3-5", (128, 64))]
 
 
+ON_GPU = backends.gpu_present()
+
+
+def backends_to_test(heavy=False):
+    """The one list of backends the tests run on: numpy and cpu always, cuda on a GPU or in numba's
+    simulator (tests/conftest.py turns it on without a GPU). ``heavy`` tests, whole networks on
+    realistic images, would take hours in the simulator (each CUDA thread a Python thread): there
+    cuda is listed as a skip that says so, and runs where a GPU is."""
+    cuda = backends.gpu_present() or backends.simulated()
+    marks = [pytest.mark.cuda]
+    if not cuda:
+        marks.append(pytest.mark.skip(reason="no CUDA GPU and the simulator is off"))
+    elif heavy and not backends.gpu_present():
+        marks.append(pytest.mark.skip(reason="too slow in the CUDA simulator; runs on a GPU"))
+    return ["numpy", "cpu", pytest.param("cuda", marks=marks)]
+
+
 def real_luma(height, width, top=60, left=170):
     """A crop of the astronaut's luma (scikit-image's own conversion), float32 in [0, 1]."""
     gray = skimage.color.rgb2gray(skimage.data.astronaut())
-    return np.ascontiguousarray(gray[top:top + height, left:left + width], dtype=np.float32)
+    return np.ascontiguousarray(gray[top : top + height, left : left + width], dtype=np.float32)
 
 
 def keras_twin(model):
     """A Keras Sequential with ``model``'s layers and weights (valid/same paddings only)."""
     import keras
 
-    twin = keras.Sequential([keras.Input((None, None, model.channels))] + [
-        keras.layers.Conv2D(layer.kernel.shape[3], layer.kernel.shape[:2], padding=layer.padding,
-                            activation=layer.activation) for layer in model.layers])
+    twin = keras.Sequential(
+        [keras.Input((None, None, model.channels))]
+        + [
+            keras.layers.Conv2D(
+                layer.kernel.shape[3], layer.kernel.shape[:2], padding=layer.padding, activation=layer.activation
+            )
+            for layer in model.layers
+        ]
+    )
     twin.set_weights([w for layer in model.layers for w in (layer.kernel, layer.bias)])
     return twin
 
@@ -39,8 +64,7 @@ def run_cli(*args, cwd=None):
     """Run the installed ``npsrcnn`` console command; returns the CompletedProcess."""
     script = Path(sys.executable).with_name("npsrcnn")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "npsrcnn.cli"]
-    return subprocess.run(command + [str(a) for a in args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600)
+    return subprocess.run(command + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
 def assert_one_line_error(result, *fragments):
@@ -57,8 +81,6 @@ def dataset_dir(name):
     """A benchmark set from ``$NPSRCNN_DATA`` (default ``../shared/datasets`` beside the checkout);
     the test is skipped, with the reason, where the sets are not there."""
     import os
-
-    import pytest
 
     root = Path(os.environ.get("NPSRCNN_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
     if not (root / name).is_dir():

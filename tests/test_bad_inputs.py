@@ -1,5 +1,6 @@
 """A corpus of bad and odd inputs, made here: each one through ``npsrcnn upscale`` gives one line
 naming the file and the reason, a non-zero exit, no traceback, and leaves no file behind."""
+
 import os
 import shutil
 import struct
@@ -12,9 +13,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from npsrcnn import write_image
-
 from helpers import assert_one_line_error, run_cli, small_model
+from npsrcnn import write_image
 
 FACE = skimage.data.astronaut()[90:150, 160:230]
 
@@ -22,9 +22,11 @@ FACE = skimage.data.astronaut()[90:150, 160:230]
 def _png_claiming(width, height):
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(1000)))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def corpus(tmp_path_factory):
     bad.mkdir()
     for suffix in (".png", ".jpg", ".bmp"):
         encoded = cv2.imencode(suffix, FACE)[1].tobytes()
-        (bad / f"truncated{suffix}").write_bytes(encoded[:len(encoded) // 2])
+        (bad / f"truncated{suffix}").write_bytes(encoded[: len(encoded) // 2])
     (bad / "empty.png").write_bytes(b"")
     (bad / "text.png").write_text("this is a text file, named .png\n")
     (bad / "huge.png").write_bytes(_png_claiming(100000, 100000))
@@ -48,8 +50,13 @@ def corpus(tmp_path_factory):
     shutil.copy(root / "good.h5", root / "nan.h5")
     with h5py.File(root / "nan.h5", "r+") as f:
         f["model_weights/conv2d_1/conv2d_1/kernel:0"][0, 0, 0, 0] = np.nan
+    shutil.copy(root / "good.h5", root / "vast.h5")
+    with h5py.File(root / "vast.h5", "r+") as f:  # a kernel claiming 4 * 10^14 bytes, stored in a few (never written)
+        layer = f["model_weights/conv2d_2"]
+        del layer["conv2d_2/kernel:0"]
+        layer.create_dataset("conv2d_2/kernel:0", shape=(10**4, 10**4, 10**3, 10**3), dtype=np.float32, chunks=True)
     data = (root / "good.h5").read_bytes()
-    (root / "truncated.h5").write_bytes(data[:len(data) // 2])
+    (root / "truncated.h5").write_bytes(data[: len(data) // 2])
     with zipfile.ZipFile(root / "escape.keras", "w") as archive:
         archive.writestr("config.json", "{}")
         archive.writestr("model.weights.h5", data)
@@ -58,13 +65,23 @@ def corpus(tmp_path_factory):
     return root
 
 
-IMAGES = [("truncated.png", "not a readable image"), ("truncated.jpg", "not a readable image"),
-          ("truncated.bmp", "not a readable image"), ("empty.png", "empty file"),
-          ("text.png", "not a readable image"), ("huge.png", "header claims 100000x100000 pixels"),
-          ("missing.png", "no such file")]
-WEIGHTS = [("shapes.h5", "layer conv2d_2 has weights of shapes (3, 3, 8)"), ("nan.h5", "NaN or infinite weights"),
-           ("truncated.h5", "unreadable weights file"), ("escape.keras", "'../../outside.txt' has an unsafe path"),
-           ("missing.h5", "no such weights file")]
+IMAGES = [
+    ("truncated.png", "not a readable image"),
+    ("truncated.jpg", "not a readable image"),
+    ("truncated.bmp", "not a readable image"),
+    ("empty.png", "empty file"),
+    ("text.png", "not a readable image"),
+    ("huge.png", "header claims 100000x100000 pixels"),
+    ("missing.png", "no such file"),
+]
+WEIGHTS = [
+    ("shapes.h5", "layer conv2d_2 has weights of shapes (3, 3, 8)"),
+    ("nan.h5", "NaN or infinite weights"),
+    ("truncated.h5", "unreadable weights file"),
+    ("escape.keras", "'../../outside.txt' has an unsafe path"),
+    ("missing.h5", "no such weights file"),
+    ("vast.h5", "its arrays claim more memory than this machine has"),
+]
 
 
 def _assert_nothing_written(root):
@@ -74,21 +91,22 @@ def _assert_nothing_written(root):
 
 @pytest.mark.parametrize("name,reason", IMAGES)
 def test_bad_images(corpus, name, reason):
-    result = run_cli("upscale", "-i", corpus / "bad" / name, "-o", corpus / "out", "-s", 2,
-                     "--weights", corpus / "good.h5")
+    result = run_cli(
+        "upscale", "-i", corpus / "bad" / name, "-o", corpus / "out", "-s", 2, "--model", corpus / "good.h5"
+    )
     assert_one_line_error(result, name, reason)
     _assert_nothing_written(corpus)
 
 
 @pytest.mark.parametrize("name,reason", WEIGHTS)
 def test_bad_weights(corpus, name, reason):
-    result = run_cli("upscale", "-i", corpus / "face.png", "-o", corpus / "out", "-s", 2, "--weights", corpus / name)
+    result = run_cli("upscale", "-i", corpus / "face.png", "-o", corpus / "out", "-s", 2, "--model", corpus / name)
     assert_one_line_error(result, name, reason)
     _assert_nothing_written(corpus)
 
 
 def test_unwritable_output_folders(corpus):
-    args = ["upscale", "-i", corpus / "face.png", "-s", 2, "--weights", corpus / "good.h5", "-o"]
+    args = ["upscale", "-i", corpus / "face.png", "-s", 2, "--model", corpus / "good.h5", "-o"]
     assert_one_line_error(run_cli(*args, corpus / "a-file" / "out"), "a-file/out", "cannot write there")
     assert_one_line_error(run_cli(*args, "/proc/npsrcnn-out"), "/proc/npsrcnn-out", "cannot write there")
     if os.geteuid() != 0:  # root writes into read-only folders regardless; /proc above stands in for it
@@ -103,8 +121,9 @@ def test_the_whole_corpus_with_keep_going(corpus, tmp_path):
     folder = tmp_path / "in"
     shutil.copytree(corpus / "bad", folder)
     shutil.copy(corpus / "face.png", folder / "good.png")
-    result = run_cli("upscale", "-i", folder, "-o", tmp_path / "out", "-s", 2, "--weights", corpus / "good.h5",
-                     "--keep-going")
+    result = run_cli(
+        "upscale", "-i", folder, "-o", tmp_path / "out", "-s", 2, "--model", corpus / "good.h5", "--keep-going"
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     expected = sorted((name, reason) for name, reason in IMAGES if name != "missing.png")

@@ -1,4 +1,5 @@
 """The npsrcnn command, run as a user runs it: a subprocess of the installed console script."""
+
 import os
 import signal
 import subprocess
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 import skimage.data
 
-from npsrcnn import psnr, read_image, ssim, write_image
-
+import npsrcnn
 from helpers import assert_one_line_error, run_cli, small_model
+from npsrcnn import psnr, read_image, ssim, write_image
 
 FACE = skimage.data.astronaut()[90:150, 160:230]
 
@@ -28,7 +29,7 @@ def workdir(tmp_path):
 
 
 def test_upscale_a_folder(workdir):
-    result = run_cli("upscale", "-i", workdir / "in", "-o", workdir / "out", "-s", 2, "--weights", workdir / "w.h5")
+    result = run_cli("upscale", "-i", workdir / "in", "-o", workdir / "out", "-s", 2, "--model", workdir / "w.h5")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (workdir / "out").iterdir()) == ["face_x2.png", "gray_x2.bmp"]
     assert read_image(workdir / "out" / "face_x2.png").shape == (120, 140, 3)
@@ -37,8 +38,21 @@ def test_upscale_a_folder(workdir):
     assert result.stdout.splitlines()[-1].startswith("2 upscaled in ")
 
 
+def test_the_old_weights_option_still_names_the_model_file(workdir):
+    """``--weights`` was the option's name before ``--model``; scripts that use it keep working."""
+    out = {}
+    for option in ("--model", "--weights"):
+        result = run_cli(
+            "upscale", "-i", workdir / "in" / "face.png", "-o", workdir / option, "-s", 2, option, workdir / "w.h5"
+        )
+        assert result.returncode == 0, result.stderr
+        out[option] = read_image(workdir / option / "face_x2.png")
+    np.testing.assert_array_equal(out["--model"], out["--weights"])
+    assert not np.array_equal(out["--model"], npsrcnn.predict(read_image(workdir / "in" / "face.png"), 2))
+
+
 def test_a_rerun_skips_what_is_done_and_only_overwrite_replaces(workdir):
-    args = ["upscale", "-i", workdir / "in" / "face.png", "-o", workdir / "out", "--weights", workdir / "w.h5"]
+    args = ["upscale", "-i", workdir / "in" / "face.png", "-o", workdir / "out", "--model", workdir / "w.h5"]
     assert run_cli(*args).returncode == 0
     done = workdir / "out" / "face_x3.png"
     before = done.stat()
@@ -49,16 +63,25 @@ def test_a_rerun_skips_what_is_done_and_only_overwrite_replaces(workdir):
     assert done.stat().st_ino != before.st_ino  # a new file renamed into place
 
 
-@pytest.mark.parametrize("args,fragments", [
-    (["upscale", "-i", "{d}/nothing.png", "-o", "{d}/out", "--weights", "{d}/w.h5"], ["nothing.png", "no such file"]),
-    (["upscale", "-i", "{d}/in/notes.txt", "-o", "{d}/out", "--weights", "{d}/w.h5"], ["notes.txt", "not a readable image"]),
-    (["upscale", "-i", "{d}/in/face.png", "-o", "{d}/out", "--weights", "{d}/in/face.png"], ["face.png", "not an HDF5"]),
-    (["upscale", "-i", "{d}/in/face.png", "-o", "{d}/out", "-s", "5"], ["no shipped weights for x5"]),
-    (["upscale", "-i", "{d}/out", "-o", "{d}/out2", "--weights", "{d}/w.h5"], ["out", "no such file or folder"]),
-    (["degrade", "-i", "{d}/in/face.png", "-o", "{d}/missing/x.png"], ["missing", "does not exist"]),
-    (["compare", "{d}/in/face.png", "{d}/in/gray.bmp"], ["differ in shape"]),
-    (["info", "{d}/in/face.png"], ["face.png", "not an HDF5"]),
-])
+@pytest.mark.parametrize(
+    "args,fragments",
+    [
+        (["upscale", "-i", "{d}/nothing.png", "-o", "{d}/out", "--model", "{d}/w.h5"], ["nothing.png", "no such file"]),
+        (
+            ["upscale", "-i", "{d}/in/notes.txt", "-o", "{d}/out", "--model", "{d}/w.h5"],
+            ["notes.txt", "not a readable image"],
+        ),
+        (
+            ["upscale", "-i", "{d}/in/face.png", "-o", "{d}/out", "--model", "{d}/in/face.png"],
+            ["face.png", "not an HDF5"],
+        ),
+        (["upscale", "-i", "{d}/in/face.png", "-o", "{d}/out", "-s", "5"], ["no shipped weights for x5"]),
+        (["upscale", "-i", "{d}/out", "-o", "{d}/out2", "--model", "{d}/w.h5"], ["out", "no such file or folder"]),
+        (["degrade", "-i", "{d}/in/face.png", "-o", "{d}/missing/x.png"], ["missing", "does not exist"]),
+        (["compare", "{d}/in/face.png", "{d}/in/gray.bmp"], ["differ in shape"]),
+        (["info", "{d}/in/face.png"], ["face.png", "not an HDF5"]),
+    ],
+)
 def test_bad_input_is_one_line_and_writes_nothing(workdir, args, fragments):
     result = run_cli(*[a.format(d=workdir) for a in args])
     assert_one_line_error(result, *fragments)
@@ -79,7 +102,7 @@ def test_degrade_then_compare(workdir):
 
 
 def test_demo_with_weights_writes_the_comparison(workdir):
-    result = run_cli("demo", "--out", workdir / "demo", "-s", 2, "--weights", workdir / "w.h5", "--backend", "cpu")
+    result = run_cli("demo", "--out", workdir / "demo", "-s", 2, "--model", workdir / "w.h5", "--backend", "cpu")
     assert result.returncode == 0, result.stderr
     assert "bicubic x2" in result.stdout and "SRCNN" in result.stdout
     names = sorted(p.name for p in (workdir / "demo").iterdir())
@@ -114,7 +137,7 @@ def test_every_image_kind_keeps_its_kind(tmp_path):
     through a network that passes luma unchanged: each output is the bicubic of its input, in its kind."""
     from PIL import Image
 
-    from npsrcnn import ConvLayer, SRCNN
+    from npsrcnn import SRCNN, ConvLayer
 
     src = tmp_path / "in"
     alpha = np.tile(np.linspace(0, 255, FACE.shape[1]).astype(np.uint8), (FACE.shape[0], 1))
@@ -130,17 +153,23 @@ def test_every_image_kind_keeps_its_kind(tmp_path):
     (src / "sub" / "readme.txt").write_text("not an image")
     one = np.ones((1, 1, 1, 1))
     SRCNN([ConvLayer(one, [0.0], activation="linear")] * 2).save(tmp_path / "w.h5")
-    result = run_cli("upscale", "-i", src, "-o", tmp_path / "out", "-s", 2, "--weights", tmp_path / "w.h5",
-                     "--recursive")
+    result = run_cli("upscale", "-i", src, "-o", tmp_path / "out", "-s", 2, "--model", tmp_path / "w.h5", "--recursive")
     assert result.returncode == 0, result.stderr
-    out = {p.relative_to(tmp_path / "out").as_posix(): read_image(p) for p in (tmp_path / "out").rglob("*")
-           if p.is_file()}
+    out = {
+        p.relative_to(tmp_path / "out").as_posix(): read_image(p) for p in (tmp_path / "out").rglob("*") if p.is_file()
+    }
     kinds = {name: (img.shape, img.dtype) for name, img in out.items()}
-    assert kinds == {"logo_x2.png": ((120, 140, 4), np.uint8), "deep_x2.tif": ((120, 140, 3), np.uint16),
-                     "scan_x2.png": ((120, 140), np.uint8), "anim_x2.png": ((120, 140, 3), np.uint8),
-                     "sub/phone_x2.jpg": ((140, 120, 3), np.uint8)}
+    assert kinds == {
+        "logo_x2.png": ((120, 140, 4), np.uint8),
+        "deep_x2.tif": ((120, 140, 3), np.uint16),
+        "scan_x2.png": ((120, 140), np.uint8),
+        "anim_x2.png": ((120, 140, 3), np.uint8),
+        "sub/phone_x2.jpg": ((140, 120, 3), np.uint8),
+    }
+
     def bicubic(img, top):
         return np.clip(cv2.resize(img.astype(np.float32), (140, 120), interpolation=cv2.INTER_CUBIC), 0, top)
+
     assert np.abs(out["logo_x2.png"] - bicubic(np.dstack([FACE, alpha]), 255)).max() <= 1
     deep = out["deep_x2.tif"].astype(float)
     assert np.abs(deep - bicubic(FACE.astype(np.uint16) * 257 + 3, 65535)).max() <= 2  # YCbCr round trip in float32
@@ -149,9 +178,10 @@ def test_every_image_kind_keeps_its_kind(tmp_path):
 
 
 def test_suffix_ext_and_what_may_not_be_written(workdir):
-    w = ["--weights", workdir / "w.h5", "-s", 2]
-    result = run_cli("upscale", "-i", workdir / "in" / "face.png", "-o", workdir / "out", "--suffix", "@{scale}x",
-                     "--ext", "tif", *w)
+    w = ["--model", workdir / "w.h5", "-s", 2]
+    result = run_cli(
+        "upscale", "-i", workdir / "in" / "face.png", "-o", workdir / "out", "--suffix", "@{scale}x", "--ext", "tif", *w
+    )
     assert result.returncode == 0, result.stderr
     assert [p.name for p in (workdir / "out").iterdir()] == ["face@2x.tif"]
     write_image(workdir / "in" / "face.jpg", FACE)
@@ -159,15 +189,22 @@ def test_suffix_ext_and_what_may_not_be_written(workdir):
     for args, fragments in [
         (["-i", workdir / "in", "-o", workdir / "o2", "--ext", "png"], ["face.jpg and", "face.png would both"]),
         (["-i", workdir / "in", "-o", workdir / "in", "--suffix", ""], ["would overwrite an input"]),
-        (["-i", workdir / "in" / "rgba.png", "-o", workdir / "o3", "--ext", "jpg"],
-         ["rgba.png", ".jpg cannot store a uint8 RGBA image"]),
+        (
+            ["-i", workdir / "in" / "rgba.png", "-o", workdir / "o3", "--ext", "jpg"],
+            ["rgba.png", ".jpg cannot store a uint8 RGBA image"],
+        ),
         (["-i", workdir / "in", "-o", workdir / "o4", "--suffix", "_{size}"], ["--suffix", "{scale}"]),
         (["-i", workdir / "in", "-o", workdir / "o5", "--ext", "gif"], ["--ext 'gif'"]),
     ]:
         assert_one_line_error(run_cli("upscale", *args, *w), *fragments)
     assert not any(p.is_file() for d in ("o2", "o3", "o4", "o5") for p in (workdir / d).rglob("*"))
-    assert sorted(p.name for p in (workdir / "in").iterdir()) == ["face.jpg", "face.png", "gray.bmp", "notes.txt",
-                                                                  "rgba.png"]
+    assert sorted(p.name for p in (workdir / "in").iterdir()) == [
+        "face.jpg",
+        "face.png",
+        "gray.bmp",
+        "notes.txt",
+        "rgba.png",
+    ]
     for _ in range(2):  # into the input folder: the second run takes the first one's outputs for outputs
         result = run_cli("upscale", "-i", workdir / "in", "-o", workdir / "in", *w)
         assert result.returncode == 0, result.stderr
@@ -179,8 +216,8 @@ def test_keep_going_reports_each_bad_file_and_fails_at_the_end(workdir):
     (workdir / "in" / "notes.txt").unlink()
     (workdir / "in" / "broken.png").write_text("a text file named .png")
     data = (workdir / "in" / "face.png").read_bytes()
-    (workdir / "in" / "cut.png").write_bytes(data[:len(data) // 2])
-    args = ["upscale", "-i", workdir / "in", "-o", workdir / "out", "-s", 2, "--weights", workdir / "w.h5"]
+    (workdir / "in" / "cut.png").write_bytes(data[: len(data) // 2])
+    args = ["upscale", "-i", workdir / "in", "-o", workdir / "out", "-s", 2, "--model", workdir / "w.h5"]
     assert_one_line_error(run_cli(*args), "broken.png", "not a readable image")  # stops at the first
     result = run_cli(*args, "--keep-going")
     assert result.returncode == 1
@@ -196,11 +233,29 @@ def test_a_killed_run_leaves_no_partial_file_and_a_rerun_finishes(workdir):
     """SIGTERM while the second image is computed: the first stays, the second never appears, no
     temporary is left; a temporary of a process killed outright (SIGKILL) is swept by the next run."""
     write_image(workdir / "in" / "zbig.png", np.tile(FACE, (6, 6, 1)))
-    args = ["upscale", "-i", workdir / "in", "-o", workdir / "out", "-s", 2, "--weights", workdir / "w.h5",
-            "--tile", 16, "--backend", "numpy"]
+    args = [
+        "upscale",
+        "-i",
+        workdir / "in",
+        "-o",
+        workdir / "out",
+        "-s",
+        2,
+        "--model",
+        workdir / "w.h5",
+        "--tile",
+        16,
+        "--backend",
+        "numpy",
+    ]
     script = Path(sys.executable).with_name("npsrcnn")
-    process = subprocess.Popen([str(script)] + [str(a) for a in args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    process = subprocess.Popen(
+        [str(script)] + [str(a) for a in args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
     lines = []
     while len(lines) < 2:  # face and gray are done: zbig is being computed
         lines.append(process.stdout.readline())
@@ -226,7 +281,7 @@ def test_progress_bars_on_a_terminal(workdir):
     main, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # 40 rows, 120 columns
     script = Path(sys.executable).with_name("npsrcnn")
-    args = ["upscale", "-i", workdir / "in", "-o", workdir / "out", "-s", 2, "--weights", workdir / "w.h5", "--tile", 32]
+    args = ["upscale", "-i", workdir / "in", "-o", workdir / "out", "-s", 2, "--model", workdir / "w.h5", "--tile", 32]
     process = subprocess.Popen([str(script)] + [str(a) for a in args], stdout=secondary, stderr=secondary)
     os.close(secondary)
     output = b""

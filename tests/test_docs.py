@@ -5,6 +5,7 @@ The snippets of one file run in order in one namespace (a later one uses an earl
 in a temporary folder. Each is compiled at its own line of the Markdown file, so a failure's
 traceback points into the document.
 """
+
 import re
 from pathlib import Path
 

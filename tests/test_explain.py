@@ -1,13 +1,13 @@
 """Looking inside SRCNN: the unrolled pipeline equals predict, the pictures are written, the command works."""
+
 import numpy as np
 import pytest
 import skimage.data
 
-from npsrcnn import NpsrcnnError, SRCNN, predict, psnr, read_image, shipped_scales, write_image
+from helpers import assert_one_line_error, run_cli, small_model
+from npsrcnn import SRCNN, NpsrcnnError, predict, psnr, read_image, shipped_scales, write_image
 from npsrcnn.explain import BUILTIN_CROP, explain, output_files, pipeline
 from npsrcnn.viz import filter_grid, image_row, mosaic, normalise_each
-
-from helpers import assert_one_line_error, run_cli, small_model
 
 FACE = skimage.data.astronaut()[60:150, 150:250]  # 90x100: modcrop keeps 90x99 at x3
 
@@ -19,17 +19,24 @@ def test_the_unrolled_pipeline_is_predict(image):
     assert steps["original"].shape[:2] == steps["degraded"].shape[:2] == steps["luma"].shape == (90, 99)
     assert steps["degraded"].dtype == steps["recombined"].dtype == image.dtype
     assert steps["restored"].shape == (90, 99) and steps["restored"].dtype == np.float32
-    np.testing.assert_array_equal(steps["recombined"], predict(steps["degraded"], scale=1, weights=model,
-                                                               backend="numpy"))
+    np.testing.assert_array_equal(
+        steps["recombined"], predict(steps["degraded"], scale=1, model=model, backend="numpy")
+    )
     assert psnr(steps["original"], steps["degraded"], 3) < 40  # the degradation does degrade
 
 
 def test_explain_writes_every_picture(tmp_path):
     model = SRCNN.build("9-1-5", (16, 8), seed=1)
-    result = explain(tmp_path / "out", scale=2, weights=model, backend="numpy")
+    result = explain(tmp_path / "out", scale=2, model=model, backend="numpy")
     files = output_files(tmp_path / "out", model)
     assert result["files"] == files and [f.name for f in files] == [
-        "filters.png", "stages.png", "error.png", "maps1.png", "maps2.png", "maps3.png"]
+        "filters.png",
+        "stages.png",
+        "error.png",
+        "maps1.png",
+        "maps2.png",
+        "maps3.png",
+    ]
     assert result["crop"] == BUILTIN_CROP
     pictures = {f.name: read_image(f) for f in files}
     assert all(p.ndim == 3 and p.dtype == np.uint8 for p in pictures.values())
@@ -38,19 +45,21 @@ def test_explain_writes_every_picture(tmp_path):
     assert pictures["maps1.png"].shape[1] >= 8 * 68 and pictures["maps1.png"].shape[0] >= 2 * 68
     assert sum(f.stat().st_size for f in files) < 600_000  # palette PNGs: small enough to commit
     steps = pipeline(skimage.data.astronaut(), 2, model, backend="numpy")
-    assert result["psnr"] == {"bicubic": psnr(steps["original"], steps["degraded"], 2, y_channel=True),
-                              "srcnn": psnr(steps["original"], steps["recombined"], 2, y_channel=True)}
+    assert result["psnr"] == {
+        "bicubic": psnr(steps["original"], steps["degraded"], 2, y_channel=True),
+        "srcnn": psnr(steps["original"], steps["recombined"], 2, y_channel=True),
+    }
     before = files[0].read_bytes()
     with pytest.raises(NpsrcnnError, match="filters.png: exists"):
-        explain(tmp_path / "out", scale=2, weights=model, backend="numpy")
+        explain(tmp_path / "out", scale=2, model=model, backend="numpy")
     assert files[0].read_bytes() == before
 
 
 def test_explain_checks_crop_and_model(tmp_path):
     with pytest.raises(NpsrcnnError, match="does not fit"):
-        explain(tmp_path, image=FACE, weights=small_model(), crop=(0, 0, 120), backend="numpy")
+        explain(tmp_path, image=FACE, model=small_model(), crop=(0, 0, 120), backend="numpy")
     with pytest.raises(NpsrcnnError, match="luma network"):
-        explain(tmp_path, weights=SRCNN.build("3-1-3", (4, 2), channels=3), backend="numpy")
+        explain(tmp_path, model=SRCNN.build("3-1-3", (4, 2), channels=3), backend="numpy")
     assert not list(tmp_path.iterdir())
 
 
@@ -80,10 +89,17 @@ def test_explain_command(tmp_path):
     result = run_cli("explain", tmp_path / "face.png", "-o", out, "-s", 2, "--weights", tmp_path / "w.h5")
     assert result.returncode == 0, result.stderr
     assert "PSNR on Y" in result.stdout and "crop 90 px at (0, 5)" in result.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["error.png", "filters.png", "maps1.png", "maps2.png",
-                                                     "maps3.png", "stages.png"]
-    assert_one_line_error(run_cli("explain", tmp_path / "face.png", "-o", out, "--weights", tmp_path / "w.h5"),
-                          "filters.png", "exists")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "error.png",
+        "filters.png",
+        "maps1.png",
+        "maps2.png",
+        "maps3.png",
+        "stages.png",
+    ]
+    assert_one_line_error(
+        run_cli("explain", tmp_path / "face.png", "-o", out, "--weights", tmp_path / "w.h5"), "filters.png", "exists"
+    )
     args = ["explain", tmp_path / "face.png", "-o", out, "--weights", tmp_path / "w.h5", "--overwrite"]
     assert run_cli(*args).returncode == 0
 
@@ -92,5 +108,5 @@ def test_explain_without_weights_is_one_line_naming_them(tmp_path):
     scale = max(shipped_scales(), default=1) + 1  # a scale with no shipped weights, whatever ships
     result = run_cli("explain", "-o", tmp_path / "pictures", "-s", scale)
     assert result.returncode == 1
-    assert_one_line_error(result, f"no shipped weights for x{scale}", "--weights")
+    assert_one_line_error(result, f"no shipped weights for x{scale}", "--model")
     assert not (tmp_path / "pictures").exists()

@@ -1,4 +1,5 @@
 """Image files, pixel scaling, colour conventions, modcrop/shave and degradation."""
+
 import io
 import struct
 import zlib
@@ -9,8 +10,19 @@ import pytest
 import skimage.data
 from PIL import Image, ImageOps
 
-from npsrcnn import (NpsrcnnError, degrade, from_float, modcrop, read_image, rgb_to_y, rgb_to_ycbcr, shave,
-                     to_float, write_image, ycbcr_to_rgb)
+from npsrcnn import (
+    NpsrcnnError,
+    degrade,
+    from_float,
+    modcrop,
+    read_image,
+    rgb_to_y,
+    rgb_to_ycbcr,
+    shave,
+    to_float,
+    write_image,
+    ycbcr_to_rgb,
+)
 from npsrcnn.image import PIXEL_MAX, WRITABLE
 from npsrcnn.resize import resize_window
 
@@ -22,8 +34,19 @@ RGBA = np.dstack([ASTRONAUT[:20, :30], np.arange(600, dtype=np.uint8).reshape(20
 DEEP = ASTRONAUT[:16, :16].astype(np.uint16) * 257 + 3
 
 
-@pytest.mark.parametrize("img,suffix", [(RGB, ".png"), (GRAY, ".png"), (RGBA, ".png"), (DEEP, ".png"),
-                                        (RGB, ".bmp"), (GRAY, ".bmp"), (RGBA, ".tiff"), (DEEP, ".tiff")])
+@pytest.mark.parametrize(
+    "img,suffix",
+    [
+        (RGB, ".png"),
+        (GRAY, ".png"),
+        (RGBA, ".png"),
+        (DEEP, ".png"),
+        (RGB, ".bmp"),
+        (GRAY, ".bmp"),
+        (RGBA, ".tiff"),
+        (DEEP, ".tiff"),
+    ],
+)
 def test_lossless_round_trip(tmp_path, img, suffix):
     write_image(tmp_path / f"x{suffix}", img)
     back = read_image(tmp_path / f"x{suffix}")
@@ -39,9 +62,15 @@ def test_api_is_rgb_while_files_are_opencv_bgr(tmp_path):
     assert read_image(tmp_path / "red.png")[0, 0].tolist() == [255, 0, 0]
 
 
-@pytest.mark.parametrize("content,message", [(None, "no such file"), (b"", "empty file"),
-                                             (b"hello, not an image", "not a readable image"),
-                                             (b"\x89PNG\r\n\x1a\n\x00\x00", "not a readable image")])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (None, "no such file"),
+        (b"", "empty file"),
+        (b"hello, not an image", "not a readable image"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not a readable image"),
+    ],
+)
 def test_unreadable_files_are_clear_errors(tmp_path, content, message):
     path = tmp_path / "bad.png"
     if content is not None:
@@ -108,10 +137,14 @@ def test_palette_gray_alpha_and_pillow_only_formats_read_as_pillow_shows_them(tm
     """Pillow's own conversion is the oracle: a palette becomes RGB (RGBA with a transparent index),
     gray + alpha becomes RGBA, and TGA (which OpenCV has no decoder for) goes through Pillow."""
     palette = Image.fromarray(RGB).quantize(16)
-    cases = {"p.png": (palette, "PNG", {}, "RGB"), "p.gif": (palette, "GIF", {}, "RGB"),
-             "pt.png": (palette, "PNG", {"transparency": 3}, "RGBA"),
-             "la.png": (Image.fromarray(np.dstack([GRAY, GRAY[::-1]]), "LA"), "PNG", {}, "RGBA"),
-             "x.tga": (Image.fromarray(RGB), "TGA", {}, "RGB"), "a.tga": (Image.fromarray(RGBA), "TGA", {}, "RGBA")}
+    cases = {
+        "p.png": (palette, "PNG", {}, "RGB"),
+        "p.gif": (palette, "GIF", {}, "RGB"),
+        "pt.png": (palette, "PNG", {"transparency": 3}, "RGBA"),
+        "la.png": (Image.fromarray(np.dstack([GRAY, GRAY[::-1]]), "LA"), "PNG", {}, "RGBA"),
+        "x.tga": (Image.fromarray(RGB), "TGA", {}, "RGB"),
+        "a.tga": (Image.fromarray(RGBA), "TGA", {}, "RGBA"),
+    }
     for name, (img, fmt, options, mode) in cases.items():
         (tmp_path / name).write_bytes(_pillow_bytes(img, fmt, **options))
         expected = np.asarray(Image.open(tmp_path / name).convert(mode))
@@ -136,10 +169,12 @@ def _tiff_with_orientation(data, orientation):
     """A TIFF's bytes with an Orientation tag added: its first directory copied to the end, plus the tag."""
     e = "<" if data[:2] == b"II" else ">"
     ifd = struct.unpack(e + "I", data[4:8])[0]
-    n = struct.unpack(e + "H", data[ifd:ifd + 2])[0]
-    entries = [data[ifd + 2 + 12 * i:ifd + 14 + 12 * i] for i in range(n)]
-    entries = sorted(entries + [struct.pack(e + "HHIHH", 0x0112, 3, 1, orientation, 0)],
-                     key=lambda entry: struct.unpack(e + "H", entry[:2]))
+    n = struct.unpack(e + "H", data[ifd : ifd + 2])[0]
+    entries = [data[ifd + 2 + 12 * i : ifd + 14 + 12 * i] for i in range(n)]
+    entries = sorted(
+        entries + [struct.pack(e + "HHIHH", 0x0112, 3, 1, orientation, 0)],
+        key=lambda entry: struct.unpack(e + "H", entry[:2]),
+    )
     start = len(data) + len(data) % 2
     data = data + bytes(start - len(data)) + struct.pack(e + "H", n + 1) + b"".join(entries) + bytes(4)
     return data[:4] + struct.pack(e + "I", start) + data[8:]
@@ -167,9 +202,11 @@ def test_phone_jpeg_and_tiff_orientations(tmp_path):
 def test_a_header_claiming_too_many_pixels_is_refused_before_decoding(tmp_path):
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
-    (tmp_path / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                                        + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b""))
+    (tmp_path / "huge.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b"")
+    )
     with pytest.raises(NpsrcnnError, match=r"huge.png: header claims 100000x100000 pixels, more than"):
         read_image(tmp_path / "huge.png")
 
@@ -201,8 +238,7 @@ def test_opencv_convention_matches_cv2():
     ours = rgb_to_ycbcr(rgb, "opencv")
     np.testing.assert_allclose(ours, ycrcb[..., [0, 2, 1]], atol=2e-6)
     np.testing.assert_allclose(rgb_to_y(ASTRONAUT, "opencv"), ycrcb[..., 0], atol=2e-6)
-    np.testing.assert_allclose(ycbcr_to_rgb(ours, "opencv"),
-                               cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2RGB), atol=2e-6)
+    np.testing.assert_allclose(ycbcr_to_rgb(ours, "opencv"), cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2RGB), atol=2e-6)
 
 
 def test_matlab_convention_known_values():
@@ -233,9 +269,16 @@ def test_degrade_keeps_a_channel_axis_and_rejects_tiny_images():
         degrade(ASTRONAUT[:2, :9], 3)
 
 
-@pytest.mark.parametrize("img,size", [(ASTRONAUT[:60, :70], (180, 210)), (ASTRONAUT[:7, :5, 1], (17, 11)),
-                                      (ASTRONAUT[:1, :1], (3, 3)), (ASTRONAUT[:100, :90], (37, 41)),
-                                      (ASTRONAUT[:50, :50].astype(np.uint16) * 257, (50, 125))])
+@pytest.mark.parametrize(
+    "img,size",
+    [
+        (ASTRONAUT[:60, :70], (180, 210)),
+        (ASTRONAUT[:7, :5, 1], (17, 11)),
+        (ASTRONAUT[:1, :1], (3, 3)),
+        (ASTRONAUT[:100, :90], (37, 41)),
+        (ASTRONAUT[:50, :50].astype(np.uint16) * 257, (50, 125)),
+    ],
+)
 def test_resize_window_is_opencv_bicubic_and_any_window_is_the_whole(img, size):
     """Up, down, one axis alone, 1x1, gray and 16-bit: cv2.resize on the float image to float32
     rounding; and every window, odd ones included, bit for bit the same pixels as the whole."""

@@ -1,4 +1,5 @@
 """MATLAB imresize against values derived independently of npsrcnn's implementation."""
+
 import numpy as np
 import pytest
 
@@ -11,17 +12,19 @@ def test_known_values_without_antialiasing():
     """Octave's imresize (MATLAB-compatible, a = -0.5) on the 4x4 ramp; checked by hand:
     the first output reads input 1.5 (1-based) with weights -1/16, 9/16, 9/16, -1/16 on the mirrored
     pixels 0, 0, 1, 2 of each axis: 0.4375 along a row + 4 * 0.4375 down a column = 2.1875."""
-    np.testing.assert_allclose(imresize(RAMP, 0.5, "bicubic", antialiasing=False),
-                               [[2.1875, 4.3125], [10.6875, 12.8125]], atol=1e-12)
-    np.testing.assert_allclose(imresize(RAMP, 0.5, "bilinear", antialiasing=False),
-                               [[2.5, 4.5], [10.5, 12.5]], atol=1e-12)
+    np.testing.assert_allclose(
+        imresize(RAMP, 0.5, "bicubic", antialiasing=False), [[2.1875, 4.3125], [10.6875, 12.8125]], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        imresize(RAMP, 0.5, "bilinear", antialiasing=False), [[2.5, 4.5], [10.5, 12.5]], atol=1e-12
+    )
 
 
 def _keys_cubic(t):
     t = abs(t)
     if t <= 1:
-        return 1.5 * t ** 3 - 2.5 * t ** 2 + 1
-    return -0.5 * t ** 3 + 2.5 * t ** 2 - 4 * t + 2 if t <= 2 else 0.0
+        return 1.5 * t**3 - 2.5 * t**2 + 1
+    return -0.5 * t**3 + 2.5 * t**2 - 4 * t + 2 if t <= 2 else 0.0
 
 
 def _mirror(j, n):

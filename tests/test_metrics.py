@@ -1,4 +1,5 @@
 """PSNR, MSE and SSIM against values derived by hand and an independent SSIM implementation."""
+
 import numpy as np
 import pytest
 import scipy.ndimage
@@ -13,10 +14,10 @@ def test_constant_offset():
     a = np.full((10, 12, 3), 100, np.uint8)
     b = a + 5
     assert mse(a, b) == 25.0
-    assert psnr(a, b) == pytest.approx(10 * np.log10(255 ** 2 / 25))
+    assert psnr(a, b) == pytest.approx(10 * np.log10(255**2 / 25))
     assert psnr(a, a) == float("inf")
     assert psnr(a.astype(np.float32) / 255, b.astype(np.float32) / 255) == pytest.approx(psnr(a, b), abs=1e-4)
-    assert psnr(a.astype(np.uint16), b.astype(np.uint16)) == pytest.approx(10 * np.log10(65535 ** 2 / 25))
+    assert psnr(a.astype(np.uint16), b.astype(np.uint16)) == pytest.approx(10 * np.log10(65535**2 / 25))
 
 
 def test_crop_border_ignores_the_border():
@@ -40,10 +41,10 @@ def _ssim_by_formula(a, b, data_range):
     a, b = a.astype(np.float64), b.astype(np.float64)
     blur = lambda x: scipy.ndimage.gaussian_filter(x, 1.5, truncate=3.5)
     mu_a, mu_b = blur(a), blur(b)
-    var_a, var_b = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2
+    var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
     cov = blur(a * b) - mu_a * mu_b
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return ssim_map[5:-5, 5:-5].mean()  # where the window lies inside the image
 
 

@@ -3,6 +3,7 @@
 TensorFlow checks valid and same (zero) padding for odd and even kernels; scipy.ndimage checks all
 three paddings, replicate included (its 'nearest' mode is edge replication), for odd kernels.
 """
+
 import numpy as np
 import pytest
 import scipy.ndimage
@@ -46,8 +47,8 @@ def test_conv2d_matches_scipy_correlate(shape, kshape, padding, mode):
     for n in range(shape[0]):
         for o in range(kshape[2]):
             expected[n, :, :, o] = bias[o] + sum(
-                scipy.ndimage.correlate(x[n, :, :, c], kernel[:, :, c, o], mode=mode, cval=0.0)
-                for c in range(shape[3]))
+                scipy.ndimage.correlate(x[n, :, :, c], kernel[:, :, c, o], mode=mode, cval=0.0) for c in range(shape[3])
+            )
     np.testing.assert_allclose(reference.conv2d(x, kernel, bias, padding), expected, rtol=1e-12, atol=1e-12)
 
 

@@ -1,12 +1,13 @@
 """The shipped weights: there for x2, x3, x4, small, Keras-loadable, and better than bicubic on real
 photos the trainer never saw (scikit-image's), by the paper's protocol."""
+
 import numpy as np
 import pytest
 import skimage.data
 
-from npsrcnn import NpsrcnnError, SRCNN, predict, psnr, shipped_scales, shipped_weights
+from npsrcnn import SRCNN, NpsrcnnError, predict, psnr, shipped_scales, shipped_weights
 from npsrcnn.demo import run_demo
-from npsrcnn.evaluate import matlab_degrade, matlab_outputs
+from npsrcnn.protocol import matlab_degrade, matlab_outputs
 
 SCALES = [2, 3, 4]
 # SRCNN's gain over bicubic on Y for these crops: the shipped weights reach 0.3-1.5 dB on them
@@ -42,8 +43,9 @@ def test_keras_reads_the_shipped_weights_and_agrees(keras, scale):
 @pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
 def test_shipped_weights_beat_bicubic_on_photos_they_never_saw(scale, name):
     image = getattr(skimage.data, name)()[:240, :240]
-    truth, outputs = matlab_outputs(matlab_degrade(image, scale), scale, ["bicubic", "srcnn"],
-                                    SRCNN.from_file(shipped_weights(scale)), "cpu")
+    truth, outputs = matlab_outputs(
+        matlab_degrade(image, scale), scale, ["bicubic", "srcnn"], SRCNN.from_file(shipped_weights(scale)), "cpu"
+    )
     assert psnr(truth, outputs["srcnn"]) > psnr(truth, outputs["bicubic"]) + MIN_GAIN_DB
 
 
@@ -64,9 +66,8 @@ def test_shipped_weights_use_their_units(scale):
 
 def test_predict_and_the_demo_use_the_shipped_weights_by_default(tmp_path):
     face = skimage.data.astronaut()[:96, 160:256]
-    np.testing.assert_array_equal(predict(face, 2), predict(face, 2, weights=shipped_weights(2)))
+    np.testing.assert_array_equal(predict(face, 2), predict(face, 2, model=shipped_weights(2)))
     result = run_demo(tmp_path, scale=3)
     assert result["note"] is None
     (_, bicubic, *_), (label, srcnn, *_) = result["rows"]
     assert label == "SRCNN" and srcnn > bicubic + 1.0  # RGB PSNR, the paper's degradation
-

@@ -1,16 +1,17 @@
 """Tiled inference: every tile size gives the untiled result, and memory stays that of one tile."""
+
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
-from npsrcnn import ConvLayer, SRCNN, predict, to_float
-from npsrcnn.predict import run_on_luma
-from npsrcnn.tiling import auto_tile, input_window, tile_grid
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import ARCHITECTURES, real_luma, small_model
+from npsrcnn import SRCNN, ConvLayer, predict, to_float
+from npsrcnn.predict import run_on_luma
+from npsrcnn.tiling import auto_tile, input_window, tile_grid
 
 PADDINGS = [None, "valid", "same", "replicate", ["same", "valid", "replicate"], ["replicate", "same", "same"]]
 LUMA = real_luma(47, 39)  # odd sizes: the last row and column of tiles are partial
@@ -27,16 +28,30 @@ def test_tiles_give_the_untiled_result(arch, filters, padding):
 
 
 @settings(max_examples=40, deadline=None)
-@given(sizes=st.lists(st.integers(1, 5), min_size=1, max_size=4),
-       paddings=st.lists(st.sampled_from(["valid", "same", "replicate"]), min_size=4, max_size=4),
-       height=st.integers(1, 23), width=st.integers(1, 23), tile=st.integers(1, 12), seed=st.integers(0, 99))
+@given(
+    sizes=st.lists(st.integers(1, 5), min_size=1, max_size=4),
+    paddings=st.lists(st.sampled_from(["valid", "same", "replicate"]), min_size=4, max_size=4),
+    height=st.integers(1, 23),
+    width=st.integers(1, 23),
+    tile=st.integers(1, 12),
+    seed=st.integers(0, 99),
+)
 def test_tiles_match_for_any_layers_and_plane(sizes, paddings, height, width, tile, seed):
     """Even and odd kernels (even ones pad one more pixel after than before), any padding per layer,
     planes smaller than the receptive field, through the NumPy oracle (float32: 1e-6 of the output's scale)."""
     rng = np.random.default_rng(seed)
     widths = [1] + [3] * (len(sizes) - 1) + [1]
-    model = SRCNN([ConvLayer(rng.normal(0, 0.5, (k, k, widths[i], widths[i + 1])), rng.normal(0, 0.1, widths[i + 1]),
-                             paddings[i], "relu" if i < len(sizes) - 1 else "linear") for i, k in enumerate(sizes)])
+    model = SRCNN(
+        [
+            ConvLayer(
+                rng.normal(0, 0.5, (k, k, widths[i], widths[i + 1])),
+                rng.normal(0, 0.1, widths[i + 1]),
+                paddings[i],
+                "relu" if i < len(sizes) - 1 else "linear",
+            )
+            for i, k in enumerate(sizes)
+        ]
+    )
     luma = rng.random((height, width), dtype=np.float32)
     whole = run_on_luma(model, luma, "numpy", tile=0)
     assert np.abs(run_on_luma(model, luma, "numpy", tile=tile) - whole).max() <= 1e-6 * max(1, np.abs(whole).max())
@@ -50,9 +65,11 @@ def test_predict_in_tiles_equals_predict_whole(channels, scale):
     img = rgba[..., 0] if channels is None else rgba[..., :channels]
     for padding in ("same", "replicate"):
         model = small_model(padding=padding)
-        whole = predict(img, scale=scale, weights=model, tile=0)
+        whole = predict(img, scale=scale, model=model, tile=0)
         calls = []
-        tiled = predict(img, scale=scale, weights=model, tile=13, progress=lambda done, total: calls.append((done, total)))
+        tiled = predict(
+            img, scale=scale, model=model, tile=13, progress=lambda done, total: calls.append((done, total))
+        )
         assert tiled.shape == whole.shape and np.abs(tiled - whole).max() <= 1e-6
         assert calls[-1][0] == calls[-1][1] == len(calls) > 1
 

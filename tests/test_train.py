@@ -1,4 +1,5 @@
 """Training pairs, optimizers, the trainer: it learns, it survives SIGKILL, it refuses bad input."""
+
 import csv
 import json
 import os
@@ -12,11 +13,11 @@ import numpy as np
 import pytest
 import skimage.data
 
-from npsrcnn import NpsrcnnError, SRCNN, write_image
+import npsrcnn.train
+from helpers import assert_one_line_error, backends_to_test, dataset_dir, real_luma, run_cli
+from npsrcnn import SRCNN, NpsrcnnError, write_image
 from npsrcnn.data import cut_patches, training_pairs
 from npsrcnn.train import COSINE_FLOOR, SGD, Adam, TrainConfig, rate_factor, train
-
-from helpers import assert_one_line_error, dataset_dir, run_cli
 
 SMALL_NET = dict(scale=3, arch="9-1-5", filters=(32, 16), batch=16, lr=(1e-3,), backend="cpu")
 
@@ -74,8 +75,9 @@ def test_optimizers_match_keras(keras, name):
     grads = [[rng.normal(size=p.shape).astype(np.float32) for p in start] for _ in range(5)]
     ours = [p.copy() for p in start]
     optimizer = Adam([1e-2, 1e-2]) if name == "adam" else SGD([1e-2, 1e-2], momentum=0.9)
-    reference = keras.optimizers.Adam(1e-2, epsilon=1e-7) if name == "adam" else \
-        keras.optimizers.SGD(1e-2, momentum=0.9)
+    reference = (
+        keras.optimizers.Adam(1e-2, epsilon=1e-7) if name == "adam" else keras.optimizers.SGD(1e-2, momentum=0.9)
+    )
     variables = [keras.Variable(p) for p in start]
     for g in grads:
         optimizer.step(ours, g)
@@ -86,8 +88,9 @@ def test_optimizers_match_keras(keras, name):
 
 def test_training_beats_bicubic_on_validation(images, tmp_path, keras):
     messages = []
-    cfg = TrainConfig(data=str(images / "train"), out=str(tmp_path / "run"), val=str(images / "val"), epochs=12,
-                      **SMALL_NET)
+    cfg = TrainConfig(
+        data=str(images / "train"), out=str(tmp_path / "run"), val=str(images / "val"), epochs=12, **SMALL_NET
+    )
     state = train(cfg, progress_bar=False, log=messages.append)
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
     assert len(rows) == 12 and state.step == 12 * 39  # 622 patches in batches of 16
@@ -102,9 +105,30 @@ def test_training_beats_bicubic_on_validation(images, tmp_path, keras):
 
 
 def _train_command(images, out, *extra):
-    return [sys.executable, "-m", "npsrcnn.cli", "train", "--data", str(images / "train"), "--out", str(out),
-            "--scale", "3", "--filters", "32", "16", "--batch", "16", "--lr", "1e-3", "--backend", "cpu",
-            "--seed", "5", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "npsrcnn.cli",
+        "train",
+        "--data",
+        str(images / "train"),
+        "--out",
+        str(out),
+        "--scale",
+        "3",
+        "--filters",
+        "32",
+        "16",
+        "--batch",
+        "16",
+        "--lr",
+        "1e-3",
+        "--backend",
+        "cpu",
+        "--seed",
+        "5",
+        *extra,
+    ]
 
 
 def _progress(checkpoint):
@@ -118,11 +142,20 @@ def _weights(path):
 
 def test_a_killed_run_resumes_to_the_same_weights(images, tmp_path):
     env = dict(os.environ, NPSRCNN_CACHE=str(tmp_path / "cache"))
-    whole = subprocess.run(_train_command(images, tmp_path / "whole", "--epochs", "4"), env=env,
-                           capture_output=True, text=True, timeout=600)
+    whole = subprocess.run(
+        _train_command(images, tmp_path / "whole", "--epochs", "4"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert whole.returncode == 0, whole.stderr
-    victim = subprocess.Popen(_train_command(images, tmp_path / "killed", "--epochs", "4", "--checkpoint-every", "0"),
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = subprocess.Popen(
+        _train_command(images, tmp_path / "killed", "--epochs", "4", "--checkpoint-every", "0"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     checkpoint = tmp_path / "killed" / "checkpoint.h5"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and victim.poll() is None:
@@ -133,8 +166,13 @@ def test_a_killed_run_resumes_to_the_same_weights(images, tmp_path):
     assert victim.wait() == -signal.SIGKILL  # it was killed, not finished
     killed_at = _progress(checkpoint)  # the last good checkpoint is readable
     assert 60 <= killed_at["step"] < 4 * 39
-    resumed = subprocess.run(_train_command(images, tmp_path / "killed", "--epochs", "4", "--resume"), env=env,
-                             capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        _train_command(images, tmp_path / "killed", "--epochs", "4", "--resume"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr
     for a, b in zip(_weights(tmp_path / "whole" / "last.h5"), _weights(tmp_path / "killed" / "last.h5")):
         np.testing.assert_array_equal(a, b)
@@ -151,17 +189,20 @@ def test_a_time_budget_stops_with_a_checkpoint_that_resumes(images, tmp_path):
     assert train(cfg, progress_bar=False, log=lambda m: None).epoch == 1
 
 
-@pytest.mark.parametrize("args,fragments", [
-    (["--data", "{d}/nowhere"], ["nowhere", "no such folder"]),
-    (["--data", "{d}/train", "--batch", "1000"], ["only 622 training patches, fewer than one batch of 1000"]),
-    (["--data", "{d}/train", "--resume"], ["checkpoint.h5", "no checkpoint to resume"]),
-    (["--data", "{d}/train", "--patience", "2"], ["--patience needs --val"]),
-    (["--data", "{d}/train", "--arch", "9-x"], ["9-x"]),
-    (["--data", "{d}/train", "--schedule", "cosine", "--minutes", "1"], ["cosine schedule needs --epochs"]),
-    (["--data", "{d}/train", "--init", "{d}/missing.h5"], ["missing.h5"]),
-    (["--data", "{d}/train", "--warmup", "-1"], ["--warmup -1", "at least 0"]),
-    (["--data", "{d}/train", "--warmup", "1"], ["--warmup 1", "shorter than --epochs"]),
-])
+@pytest.mark.parametrize(
+    "args,fragments",
+    [
+        (["--data", "{d}/nowhere"], ["nowhere", "no such folder"]),
+        (["--data", "{d}/train", "--batch", "1000"], ["only 622 training patches, fewer than one batch of 1000"]),
+        (["--data", "{d}/train", "--resume"], ["checkpoint.h5", "no checkpoint to resume"]),
+        (["--data", "{d}/train", "--patience", "2"], ["--patience needs --val"]),
+        (["--data", "{d}/train", "--arch", "9-x"], ["9-x"]),
+        (["--data", "{d}/train", "--schedule", "cosine", "--minutes", "1"], ["cosine schedule needs --epochs"]),
+        (["--data", "{d}/train", "--init", "{d}/missing.h5"], ["missing.h5"]),
+        (["--data", "{d}/train", "--warmup", "-1"], ["--warmup -1", "at least 0"]),
+        (["--data", "{d}/train", "--warmup", "1"], ["--warmup 1", "shorter than --epochs"]),
+    ],
+)
 def test_bad_training_input_is_one_line(images, tmp_path, args, fragments):
     length = [] if "--minutes" in args else ["--epochs", "1"]
     result = run_cli("train", "--out", tmp_path / "run", *length, *[a.format(d=images) for a in args])
@@ -169,8 +210,20 @@ def test_bad_training_input_is_one_line(images, tmp_path, args, fragments):
 
 
 def test_a_run_is_never_overwritten_and_resumes_only_with_its_settings(images, tmp_path):
-    base = ["train", "--data", images / "train", "--out", tmp_path / "run", "--epochs", "1", "--batch", "64",
-            "--filters", "8", "4"]
+    base = [
+        "train",
+        "--data",
+        images / "train",
+        "--out",
+        tmp_path / "run",
+        "--epochs",
+        "1",
+        "--batch",
+        "64",
+        "--filters",
+        "8",
+        "4",
+    ]
     assert run_cli(*base).returncode == 0
     assert_one_line_error(run_cli(*base), "holds a run already")
     assert_one_line_error(run_cli(*base[:-2], "16", "4", "--resume"), "other settings (filters)")
@@ -204,8 +257,15 @@ def test_warmup_ramps_the_rate_up_then_the_schedule_runs_over_the_remaining_step
 
 
 def test_a_checkpoint_from_before_warmup_existed_still_resumes(images, tmp_path):
-    cfg = TrainConfig(data=str(images / "train"), out=str(tmp_path / "run"), epochs=1, scale=2, batch=64,
-                      filters=(8, 4), backend="cpu")
+    cfg = TrainConfig(
+        data=str(images / "train"),
+        out=str(tmp_path / "run"),
+        epochs=1,
+        scale=2,
+        batch=64,
+        filters=(8, 4),
+        backend="cpu",
+    )
     train(cfg, progress_bar=False, log=lambda m: None)
     with h5py.File(tmp_path / "run" / "checkpoint.h5", "r+") as f:  # as an older npsrcnn wrote it
         saved = json.loads(f.attrs["config"])
@@ -222,8 +282,17 @@ def tune_a_donor(images, tmp_path, arch, **settings):
     """One epoch at a vanishing rate from a saved random ``arch``: ``(donor, tuned, cfg)``."""
     donor = SRCNN.build(arch, (8, 4), None, seed=3)
     donor.save(tmp_path / "donor.h5")
-    cfg = TrainConfig(data=str(images / "train"), out=str(tmp_path / "run"), epochs=1, init=str(tmp_path / "donor.h5"),
-                      scale=2, batch=16, lr=(1e-7,), backend="cpu", **settings)
+    cfg = TrainConfig(
+        data=str(images / "train"),
+        out=str(tmp_path / "run"),
+        epochs=1,
+        init=str(tmp_path / "donor.h5"),
+        scale=2,
+        batch=16,
+        lr=(1e-7,),
+        backend="cpu",
+        **settings,
+    )
     train(cfg, progress_bar=False, log=lambda m: None)
     return donor, SRCNN.from_file(tmp_path / "run" / "last.h5"), cfg
 
@@ -256,3 +325,28 @@ def test_widen_without_init_is_an_error(images, tmp_path):
     cfg = TrainConfig(data=str(images / "train"), out=str(tmp_path / "run"), epochs=1, widen="9-5-5")
     with pytest.raises(NpsrcnnError, match="--widen needs --init"):
         train(cfg, progress_bar=False, log=lambda m: None)
+
+
+@pytest.mark.parametrize("backend", backends_to_test())
+def test_the_trainer_runs_on_every_backend(tmp_path, monkeypatch, backend):
+    """The training loop end to end (tiny patches stand in for T91's 33x33: the CUDA simulator is slow):
+    two Adam steps from the same start land where the oracle's do."""
+    patches = np.stack([real_luma(7, 7, top=40 * k) for k in range(2)])[..., None]
+    monkeypatch.setattr(npsrcnn.train, "training_pairs", lambda *args: (patches, patches.copy()))
+    runs = {}
+    for name in dict.fromkeys([backend, "numpy"]):
+        cfg = TrainConfig(
+            data="unused",
+            out=str(tmp_path / name),
+            arch="3-1-3",
+            filters=(3, 2),
+            batch=2,
+            epochs=2,
+            lr=(1e-2,),
+            backend=name,
+            seed=4,
+        )
+        train(cfg, progress_bar=False, log=lambda m: None)
+        runs[name] = SRCNN.from_file(tmp_path / name / "last.h5")
+    for ours, oracle in zip(runs[backend].layers, runs["numpy"].layers):
+        np.testing.assert_allclose(ours.kernel, oracle.kernel, atol=1e-4)
