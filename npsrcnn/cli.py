@@ -12,6 +12,7 @@ from pathlib import Path
 
 from npsrcnn import backends
 from npsrcnn.errors import NpsrcnnError
+from npsrcnn.modelfile import DEFAULT_RESAMPLER, RESAMPLERS
 
 
 def cmd_upscale(args):
@@ -38,7 +39,13 @@ def cmd_upscale(args):
 
         try:
             return predict(
-                image, scale=args.scale, model=model, backend=args.backend, tile=args.tile, progress=progress
+                image,
+                scale=args.scale,
+                model=model,
+                backend=args.backend,
+                tile=args.tile,
+                progress=progress,
+                resampler=args.resampler,
             )
         finally:
             if bar is not None:
@@ -91,14 +98,19 @@ def cmd_info(args):
         f"  receptive field {model.receptive_field[0]}x{model.receptive_field[1]}; "
         f"output loses {top + bottom} rows and {left + right} columns"
     )
+    if model.resampler is None:
+        print(
+            f"  resampler not recorded: predict enlarges with {DEFAULT_RESAMPLER}, the paper's (--resampler overrides)"
+        )
+    else:
+        print(f"  resampler {model.resampler}: its training inputs were enlarged so, and predict enlarges so")
+    print(f"  scale {model.scale if model.scale is not None else 'not recorded'}")
 
 
 def cmd_demo(args):
     from npsrcnn.demo import run_demo
 
-    result = run_demo(
-        args.out, scale=args.scale, model=args.model, backend=args.backend, method=args.method, degradation=args.degrade
-    )
+    result = run_demo(args.out, method=args.method, degradation=args.degrade, **_model_options(args))
     if result["note"]:
         print(f"note: {result['note']}")
     print(f"astronaut (scikit-image), {args.method} x{args.scale} ({args.degrade} resizing), {args.scale} px shaved:")
@@ -117,7 +129,16 @@ def cmd_evaluate(args):
     models = (lambda: load_models(args.model, args.scale)) if "srcnn" in args.methods else None
     warn = lambda message: print(message, file=sys.stderr)
     rows = evaluate(
-        args.data, args.scale, args.methods, args.protocol, models, args.backend, args.degrade, args.figures, warn=warn
+        args.data,
+        args.scale,
+        args.methods,
+        args.protocol,
+        models,
+        args.backend,
+        args.degrade,
+        args.figures,
+        warn=warn,
+        resampler=args.resampler,
     )
     print(format_tables(rows, args.protocol, verbose=args.verbose))
     if args.json:
@@ -154,6 +175,8 @@ def cmd_train(args):
         init=args.init,
         warmup=args.warmup,
         widen=args.widen,
+        loss=args.loss,
+        weight_init=args.weight_init,
     )
     state = train(cfg)
     best = f", best validation PSNR {state.best_psnr:.2f} dB" if state.best_psnr is not None else ""
@@ -166,21 +189,19 @@ def cmd_train(args):
 def cmd_explain(args):
     from npsrcnn.explain import explain
 
-    result = explain(
-        args.output,
-        image=args.image,
-        scale=args.scale,
-        model=args.model,
-        backend=args.backend,
-        crop=args.crop,
-        overwrite=args.overwrite,
-    )
+    result = explain(args.output, image=args.image, crop=args.crop, overwrite=args.overwrite, **_model_options(args))
     scores, (top, left, size) = result["psnr"], result["crop"]
     print(
         f"{args.image or 'astronaut (scikit-image)'}, bicubic x{args.scale}: PSNR on Y {scores['bicubic']:.2f} dB, "
         f"SRCNN {scores['srcnn']:.2f} dB; crop {size} px at ({top}, {left})"
     )
     print("wrote " + ", ".join(str(f) for f in result["files"]))
+
+
+def _model_options(args):
+    """What every command that runs the network on an image takes: the scale, the model, where it
+    runs and how its input is enlarged."""
+    return dict(scale=args.scale, model=args.model, backend=args.backend, resampler=args.resampler)
 
 
 def _scale(text):
@@ -206,6 +227,14 @@ def _tile(text):
 def build_parser():
     parser = argparse.ArgumentParser(prog="npsrcnn", description="SRCNN super-resolution in NumPy/Numba.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def resampler_option(p):
+        p.add_argument(
+            "--resampler",
+            choices=RESAMPLERS,
+            help="how the network's input is enlarged (default: the resampler the model file records, "
+            f"else {DEFAULT_RESAMPLER}, the paper's MATLAB bicubic)",
+        )
 
     def backend_option(p):
         p.add_argument(
@@ -248,6 +277,7 @@ def build_parser():
         metavar="N",
         help="output tiles of NxN pixels (default: sized to a memory budget; 0: the whole image at once)",
     )
+    resampler_option(p)
     backend_option(p)
     p.set_defaults(func=cmd_upscale)
 
@@ -291,6 +321,7 @@ def build_parser():
     p.add_argument("--figures", metavar="DIR", help="write a comparison per image and a summary plot here")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("-v", "--verbose", action="store_true", help="per-image rows")
+    resampler_option(p)
     backend_option(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -305,7 +336,15 @@ def build_parser():
         choices=["valid", "same", "replicate"],
         help="every layer (default: the tutorials' valid first/last, same between)",
     )
-    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
+    p.add_argument(
+        "--optimizer",
+        default="adam",
+        choices=["adam", "sgd"],
+        help="adam: the tutorials' (Keras' mean squared error, Glorot weights, rate 3e-4); sgd: the paper's "
+        "(Caffe's Euclidean loss, N(0, 0.001^2) weights, momentum 0.9, rates 1e-4 ... 1e-4, 1e-5)",
+    )
+    p.add_argument("--loss", choices=["mse", "euclidean"], help="override the optimizer's loss")
+    p.add_argument("--weight-init", choices=["glorot", "gaussian"], help="override the optimizer's initial weights")
     p.add_argument("--lr", type=float, nargs="+", help="one rate or one per layer (adam 3e-4; sgd 1e-4 ... 1e-5)")
     p.add_argument("--momentum", type=float, default=0.9, help="sgd momentum")
     p.add_argument(
@@ -367,6 +406,7 @@ def build_parser():
     p.add_argument(
         "--model", "--weights", dest="model", metavar="FILE", help="model file (default: shipped for the scale)"
     )
+    resampler_option(p)
     backend_option(p)
     p.set_defaults(func=cmd_demo)
 
@@ -385,6 +425,7 @@ def build_parser():
         help="the square the pictures show (default: the astronaut's face, or the centre 128)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing pictures")
+    resampler_option(p)
     backend_option(p)
     p.set_defaults(func=cmd_explain)
     return parser

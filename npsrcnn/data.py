@@ -25,6 +25,9 @@ from npsrcnn.protocol import PROTOCOLS, matlab_degrade
 from npsrcnn.resize import degrade
 
 PATCH, STRIDE = 33, 14
+# the enlargement each protocol's inputs get (MATLAB's imresize, or cv2.resize, both bicubic): the
+# network learns to undo that one, so the files the trainer writes record it for predict
+TRAINING_RESAMPLER = {"matlab": "matlab", "opencv": "opencv"}
 CACHE_VERSION = 1
 
 

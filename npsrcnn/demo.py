@@ -9,15 +9,18 @@ from npsrcnn.image import modcrop, write_image
 from npsrcnn.metrics import mse, psnr, ssim
 from npsrcnn.model import resolve_model
 from npsrcnn.predict import predict
-from npsrcnn.resize import degrade
+from npsrcnn.resize import degrade, shrink
 from npsrcnn.viz import side_by_side
 
 
-def run_demo(out_dir, scale=3, model=None, backend="auto", method="bicubic", image=None, degradation="matlab"):
+def run_demo(
+    out_dir, scale=3, model=None, backend="auto", method="bicubic", image=None, degradation="matlab", resampler=None
+):
     """Returns ``{"rows": [(label, psnr, mse, ssim)], "files": [...], "note": str or None}``.
 
     The astronaut (scikit-image) is cropped to a multiple of ``scale``, shrunk and enlarged back by
-    ``method``, and restored by SRCNN at the same size. ``degradation="matlab"`` resizes as the paper
+    ``method``; SRCNN enlarges the same small image by the model's own resampler (or ``resampler``,
+    as ``predict``) and restores it. ``degradation="matlab"`` resizes as the paper
     (and the shipped weights' training) did, MATLAB's antialiased ``imresize``; ``"opencv"`` as the
     Keras tutorials do, ``cv2.resize``, whose shrinking does not antialias: its aliased images are
     not what SRCNN learned to restore, and it scores below bicubic on them. Metrics compare with the original, shaving
@@ -27,6 +30,7 @@ def run_demo(out_dir, scale=3, model=None, backend="auto", method="bicubic", ima
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     original = modcrop(skimage.data.astronaut() if image is None else image, scale)
+    small = shrink(original, scale, method, resampler=degradation)
     degraded = degrade(original, scale, method, resampler=degradation)
     panels = [("original", original), (f"{method} x{scale}", degraded)]
     note = None
@@ -37,7 +41,7 @@ def run_demo(out_dir, scale=3, model=None, backend="auto", method="bicubic", ima
             raise
         note = f"{e}; showing the degraded image only"
     if model is not None:
-        panels.append(("SRCNN", predict(degraded, scale=1, model=model, backend=backend)))
+        panels.append(("SRCNN", predict(small, scale=scale, model=model, backend=backend, resampler=resampler)))
     rows, files = [], []
     for label, img in panels:
         name = label.split()[0].lower()

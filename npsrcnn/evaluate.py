@@ -41,9 +41,12 @@ def evaluate(
     degrade_method="bilinear",
     figures=None,
     warn=print,
+    resampler=None,
 ):
     """Run a protocol over datasets and scales. ``models``: ``{scale: SRCNN}`` for the srcnn method,
     or a function returning that, called once the dataset folders are known to be usable.
+    ``resampler`` (the paper's protocol): how SRCNN's input is enlarged, as in ``predict``; None, each
+    model's own.
 
     Returns the ``Row`` list; with ``figures`` (a folder), also writes one comparison per image and
     scale, and ``summary.png``.
@@ -75,7 +78,7 @@ def evaluate(
                 for scale in scales:
                     model = (models or {}).get(scale)
                     if protocol == "matlab":
-                        truth, outputs = matlab_protocol(img, scale, methods, model, backend)
+                        truth, outputs = matlab_protocol(img, scale, methods, model, backend, resampler)
                     else:
                         truth, outputs = opencv_protocol(img, scale, methods, model, backend, degrade_method)
                     panels = [("original", truth)]

@@ -1,9 +1,9 @@
 """Look inside SRCNN on one image: the pictures of ``docs/how-srcnn-works.md``.
 
-The path is ``predict(degraded, scale=1)``'s, unrolled so that every step can be drawn:
+The path is ``predict(small, scale)``'s, unrolled so that every step can be drawn:
 
-    original --MATLAB bicubic down by s, up by s--> degraded (same size, uint8)
-             --to float, YCbCr--> luma Y (H, W) + chroma Cb, Cr
+    original --MATLAB bicubic down by s--> small --up by s, the model's resampler--> degraded (same size)
+             --YCbCr--> luma Y (H, W) + chroma Cb, Cr
         luma --edge-pad--> conv1 + ReLU (n1 maps) --> conv2 + ReLU (n2 maps) --> conv3 --> restored luma
         restored luma + degraded chroma --RGB, round--> recombined    -- against original: error, PSNR
 """
@@ -18,29 +18,41 @@ from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import from_float, modcrop, read_image, to_float
 from npsrcnn.metrics import psnr
 from npsrcnn.model import resolve_model
-from npsrcnn.predict import YCBCR, run_on_luma
-from npsrcnn.resize import degrade
+from npsrcnn.predict import YCBCR, model_resampler, run_on_luma
+from npsrcnn.resize import imresize, resize_window
 from npsrcnn.viz import feature_maps, filter_grid, image_row
 
 BUILTIN_CROP = (40, 168, 128)  # (top, left, size): the astronaut's face, where detail is easy to judge
 
 
-def pipeline(original, scale, model, backend="auto"):
+def pipeline(original, scale, model, backend="auto", resampler=None):
     """Every image on the way: ``original`` ``(H, W, 3)`` RGB or ``(H, W)`` gray, uint8/uint16 ->
-    a dict of ``original`` (cropped to a multiple of ``scale``), ``degraded`` (the paper's degradation,
-    same size and type), ``luma`` (the network's input, ``(H, W)`` float32 in [0, 1]), ``restored``
-    (the network's output, ``(H, W)`` float32, not yet clipped) and ``recombined`` (restored luma with
-    the degraded image's chroma, back to the original's type): ``predict(degraded, scale=1)``."""
+    a dict of ``original`` (cropped to a multiple of ``scale``), ``small`` (shrunk by the paper's
+    MATLAB bicubic), ``degraded`` (``small`` enlarged back by the model's resampler, or
+    ``resampler``: what the network is given, in the original's type), ``luma`` (the network's
+    input, ``(H, W)`` float32 in [0, 1]), ``restored`` (the network's output, ``(H, W)`` float32, not
+    yet clipped) and ``recombined`` (restored luma with the enlarged chroma, back to the original's
+    type): ``predict(small, scale)``."""
     original = modcrop(np.asarray(original), scale)
     if original.ndim == 3:
         original = original[..., :3]  # alpha plays no part
-    degraded = degrade(original, scale, "bicubic", resampler="matlab")
-    pixels = to_float(degraded)
+    small = imresize(original, 1 / scale)
+    resampler = model_resampler(model, resampler)
+    pixels = resize_window(small, original.shape[:2], slice(None), slice(None), resampler)
+    degraded = from_float(pixels, original.dtype)
     ycbcr = rgb_to_ycbcr(pixels, YCBCR) if pixels.ndim == 3 else None
     y = pixels if ycbcr is None else ycbcr[..., 0].copy()
     restored = run_on_luma(model, y, backend)
     recombined = from_float(restored if ycbcr is None else replace_luma(ycbcr, restored, YCBCR), original.dtype)
-    return {"original": original, "degraded": degraded, "luma": y, "restored": restored, "recombined": recombined}
+    return {
+        "original": original,
+        "small": small,
+        "degraded": degraded,
+        "resampler": resampler,
+        "luma": y,
+        "restored": restored,
+        "recombined": recombined,
+    }
 
 
 def output_files(out_dir, model):
@@ -51,15 +63,15 @@ def output_files(out_dir, model):
     ]
 
 
-def explain(out_dir, image=None, scale=3, model=None, backend="auto", crop=None, overwrite=False):
+def explain(out_dir, image=None, scale=3, model=None, backend="auto", crop=None, overwrite=False, resampler=None):
     """Write the pictures for ``image`` (a path or an array; None: the astronaut of scikit-image)
     into ``out_dir`` -> ``{"files": [...], "psnr": {"bicubic": dB, "srcnn": dB}, "crop": (top, left,
     size)}``. PSNR is on Y, ``scale`` pixels shaved, over the whole image; the pictures show the
     ``crop`` square (default: the astronaut's face, or the centre of another image), the feature
     maps its central half.
 
-    ``model``: an ``SRCNN``, a model file, or None for the shipped weights of ``scale``. Existing files
-    are an error unless ``overwrite``.
+    ``model``: an ``SRCNN``, a model file, or None for the shipped weights of ``scale``; ``resampler``
+    as in ``predict``. Existing files are an error unless ``overwrite``.
     """
     model = resolve_model(model, scale)
     if model.channels != 1 or model.layers[0].kernel.shape[2] != 1:
@@ -72,7 +84,7 @@ def explain(out_dir, image=None, scale=3, model=None, backend="auto", crop=None,
         img = skimage.data.astronaut()
     else:
         img = read_image(image) if isinstance(image, (str, Path)) else np.asarray(image)
-    steps = pipeline(img, scale, model, backend)
+    steps = pipeline(img, scale, model, backend, resampler)
     if crop is None and image is None:
         crop = BUILTIN_CROP
     top, left, size = _crop(steps["original"].shape, crop)
@@ -83,7 +95,7 @@ def explain(out_dir, image=None, scale=3, model=None, backend="auto", crop=None,
     original, degraded, recombined = steps["original"], steps["degraded"], steps["recombined"]
     panels = [
         ("original", original[window]),
-        (f"degraded\n(bicubic x{scale})", degraded[window]),
+        (f"degraded\n({steps['resampler']} x{scale})", degraded[window]),
         ("luma Y\n(network input)", steps["luma"][window]),
         ("network output\n(restored Y)", np.clip(steps["restored"][window], 0, 1)),
         ("recombined\n(+ degraded CbCr)", recombined[window]),

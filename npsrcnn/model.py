@@ -18,6 +18,10 @@ from npsrcnn import backends, modelfile
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.reference import ACTIVATIONS, PADDINGS, border, pad_split
 
+LOSSES = ("mse", "euclidean")
+INITS = ("glorot", "gaussian")
+GAUSSIAN_STD = 0.001  # the paper's initial weights: N(0, 0.001²)
+
 
 @dataclass
 class ConvLayer:
@@ -66,9 +70,17 @@ def parse_arch(arch):
 
 
 class SRCNN:
-    """An ordered list of ``ConvLayer``; channels must chain from one layer to the next."""
+    """An ordered list of ``ConvLayer``; channels must chain from one layer to the next.
 
-    def __init__(self, layers):
+    ``resampler``: what enlarged the inputs it was trained on (``modelfile.RESAMPLERS``; None: not
+    known, and ``predict`` then assumes the paper's), ``scale``: the scale it was trained for (None:
+    not known). ``npsrcnn train`` sets both, and files npsrcnn writes keep them.
+    """
+
+    def __init__(self, layers, resampler=None, scale=None):
+        if resampler is not None and resampler not in modelfile.RESAMPLERS:
+            raise NpsrcnnError(f"resampler {resampler!r} is not one of {', '.join(modelfile.RESAMPLERS)}")
+        self.resampler, self.scale = resampler, scale
         self.layers = list(layers)
         if not self.layers:
             raise NpsrcnnError("a model needs at least one conv layer")
@@ -79,11 +91,14 @@ class SRCNN:
                 )
 
     @classmethod
-    def build(cls, arch="9-1-5", filters=(64, 32), padding=None, channels=1, seed=0):
-        """A freshly initialised model (Glorot-uniform kernels, zero biases, as Keras does).
+    def build(cls, arch="9-1-5", filters=(64, 32), padding=None, channels=1, seed=0, init="glorot"):
+        """A freshly initialised model, biases zero. ``init="glorot"``: Glorot-uniform kernels, as Keras
+        does; ``"gaussian"``: N(0, 0.001²), the paper's (with its SGD rates).
 
         ``padding`` is one mode for every layer or one per layer; None means the tutorials' convention.
         """
+        if init not in INITS:
+            raise NpsrcnnError(f"initialisation {init!r} is not one of {', '.join(INITS)}")
         sizes = parse_arch(arch)
         filters = tuple(filters)
         if len(filters) != len(sizes) - 1:
@@ -96,9 +111,12 @@ class SRCNN:
         rng = np.random.default_rng(seed)
         layers = []
         for i, k in enumerate(sizes):
-            fan_in, fan_out = k * k * widths[i], k * k * widths[i + 1]
-            limit = np.sqrt(6.0 / (fan_in + fan_out))
-            kernel = rng.uniform(-limit, limit, (k, k, widths[i], widths[i + 1]))
+            shape = (k, k, widths[i], widths[i + 1])
+            if init == "gaussian":
+                kernel = rng.normal(0.0, GAUSSIAN_STD, shape)
+            else:
+                limit = np.sqrt(6.0 / (k * k * widths[i] + k * k * widths[i + 1]))  # fan in + fan out
+                kernel = rng.uniform(-limit, limit, shape)
             layers.append(
                 ConvLayer(kernel, np.zeros(widths[i + 1]), paddings[i], "relu" if i < len(sizes) - 1 else "linear")
             )
@@ -108,7 +126,7 @@ class SRCNN:
     def from_file(cls, path, padding=None):
         """Read Keras 1/2/3 ``.h5``, ``.weights.h5``, ``.keras`` or the authors' ``.mat``
         (``npsrcnn.modelfile.read``); ``padding`` overrides the file's. Every error names the file."""
-        specs = modelfile.read(path, padding)  # its errors name the file already
+        specs, record = modelfile.read(path, padding)  # its errors name the file already
         layers = []
         try:
             for spec in specs:
@@ -116,13 +134,13 @@ class SRCNN:
                     layers.append(ConvLayer(spec.kernel, spec.bias, spec.padding, spec.activation))
                 except NpsrcnnError as e:
                     raise NpsrcnnError(f"layer {spec.name}: {e}") from None
-            return cls(layers)
+            return cls(layers, record.resampler, record.scale)
         except NpsrcnnError as e:
             raise NpsrcnnError(f"{Path(path)}: {e}") from None
 
     def save(self, path):
         """Write a full-model Keras ``.h5`` that ``keras.models.load_model`` reads."""
-        modelfile.write_keras_h5(self.layers, path)
+        modelfile.write_keras_h5(self.layers, path, modelfile.Record(self.resampler, self.scale))
 
     def widened(self, arch):
         """The same network with larger kernels ``arch`` (e.g. 9-5-5 from a 9-1-5): each old kernel sits
@@ -148,7 +166,7 @@ class SRCNN:
             top, left = (k - kh) // 2, (k - kw) // 2
             kernel[top : top + kh, left : left + kw] = layer.kernel
             layers.append(ConvLayer(kernel, layer.bias.copy(), layer.padding, layer.activation))
-        return SRCNN(layers)
+        return SRCNN(layers, self.resampler, self.scale)
 
     @property
     def channels(self):
@@ -239,9 +257,15 @@ class SRCNN:
             batch = ops.layer_forward(batch, layer, layer_border)
             yield batch
 
-    def loss_and_grads(self, x, y, backend="numpy"):
-        """MSE loss of a batch and its gradient for every layer: ``x (N, H, W, C)``, ``y`` shaped like
+    def loss_and_grads(self, x, y, backend="numpy", loss="mse"):
+        """The loss of a batch and its gradient for every layer: ``x (N, H, W, C)``, ``y`` shaped like
         the output -> ``(loss, [(dkernel, dbias), ...])`` in layer order, shapes as the weights.
+
+        ``loss="mse"``: Keras' mean of the squared error over every output value (the tutorials');
+        ``"euclidean"``: Caffe's Euclidean loss, ``1/(2N) Σ_i ‖F(x_i) − y_i‖²``, summed over each
+        output's values and averaged over the batch, the loss the paper's SGD rates were set for. It
+        is the mean times P/2 (P values per output), and every gradient is linear in the output's,
+        so the same P/2 scales the gradients.
 
         Forward keeps each layer's input and output; backward walks the layers in reverse. Each
         layer's convolution backward gives its kernel and bias gradients and the gradient of its
@@ -255,7 +279,9 @@ class SRCNN:
         y = np.asarray(y)
         if y.shape != activations[-1].shape:
             raise NpsrcnnError(f"target has shape {y.shape}; the network's output is {activations[-1].shape}")
-        loss, grad = ops.mse(activations[-1], y.astype(activations[-1].dtype))
+        if loss not in LOSSES:
+            raise NpsrcnnError(f"loss {loss!r} is not one of {', '.join(LOSSES)}")
+        mse, grad = ops.mse(activations[-1], y.astype(activations[-1].dtype))
         if self.layers[-1].activation == "relu":  # the only ReLU backward no layer above has applied
             grad = ops.relu_backward(activations[-1], grad)
         grads = []
@@ -265,7 +291,10 @@ class SRCNN:
                 activations[k], self.layers[k], grad, need_dx=k > 0, gate=activations[k] if below_is_relu else None
             )
             grads.append((ops.to_host(dkernel), ops.to_host(dbias)))
-        return loss, grads[::-1]
+        if loss == "euclidean":
+            factor = np.prod(activations[-1].shape[1:]) / 2
+            return mse * factor, [(dk * dk.dtype.type(factor), db * db.dtype.type(factor)) for dk, db in grads[::-1]]
+        return mse, grads[::-1]
 
     def _as_batch(self, x, borders=None):
         if x.dtype not in (np.float32, np.float64):

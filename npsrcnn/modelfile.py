@@ -18,6 +18,11 @@ authors' .mat      ``weights_conv1`` ``(f1*f1, n1)``, ``weights_conv2`` ``(n1, f
                    released MATLAB models, run with replicate padding on every layer
 =================  ========================================================================
 
+A full-model ``.h5`` that npsrcnn writes also records, in root attributes Keras ignores, the
+resampler that enlarged the network's training inputs (``npsrcnn_resampler``) and the scale it was
+trained for (``npsrcnn_scale``): a network learns its enlargement, and ``predict`` feeds it the same.
+A file without them gets ``DEFAULT_RESAMPLER``, the paper's.
+
 Kernels are ``(kh, kw, c_in, c_out)`` in all the Keras kinds (TensorFlow ordering), which is the
 layout ``npsrcnn.SRCNN`` keeps, so weights are used as stored.
 """
@@ -41,6 +46,18 @@ from npsrcnn.errors import NpsrcnnError
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 MAX_ARCHIVE_MEMBER = 1 << 30  # a .keras member larger than this is refused rather than read into memory
 CONV_CLASSES = ("Conv2D", "Convolution2D")
+
+
+# what enlarged a network's training inputs: MATLAB's or OpenCV's bicubic, or either's bilinear
+RESAMPLERS = ("matlab", "opencv", "matlab-bilinear", "opencv-bilinear")
+DEFAULT_RESAMPLER = "matlab"  # the paper's, and the shipped weights'
+
+
+class Record(NamedTuple):
+    """What a file says about how its network was trained; None where it does not say."""
+
+    resampler: object = None
+    scale: object = None
 
 
 class LayerSpec(NamedTuple):
@@ -71,7 +88,8 @@ def per_layer(padding, n):
 
 
 def read(path, padding=None):
-    """A Keras weights or model file, or the authors' ``.mat`` -> ``[LayerSpec, ...]`` in layer order.
+    """A Keras weights or model file, or the authors' ``.mat`` -> ``([LayerSpec, ...] in layer order,
+    Record)``.
 
     ``padding`` (one mode, or one per layer) overrides whatever the file says. A file without an
     architecture (weights only) gets the tutorials' convention: first and last layers ``valid``, the
@@ -82,7 +100,8 @@ def read(path, padding=None):
         raise NpsrcnnError(f"{path}: no such weights file")
     try:
         if path.suffix.lower() == ".mat":
-            return _read_authors_mat(path, padding)
+            return _read_authors_mat(path, padding), Record()
+        record = Record()
         if zipfile.is_zipfile(path):
             entries, specs = _read_keras_archive(path)
         else:
@@ -91,7 +110,8 @@ def read(path, padding=None):
                     raise NpsrcnnError("not an HDF5 or .keras file")
             with h5py.File(path, "r") as f:
                 entries, specs = _read_h5(f)
-        return _assemble(entries, specs, padding)
+                record = _read_record(f.attrs)
+        return _assemble(entries, specs, padding), record
     except NpsrcnnError as e:
         raise NpsrcnnError(f"{path}: {e}") from None
     except MemoryError:
@@ -100,6 +120,20 @@ def read(path, padding=None):
         ) from None
     except (OSError, KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile) as e:
         raise NpsrcnnError(f"{path}: unreadable weights file ({type(e).__name__}: {e})") from None
+
+
+def _read_record(attrs):
+    resampler, scale = attrs.get("npsrcnn_resampler"), attrs.get("npsrcnn_scale")
+    if resampler is not None:
+        resampler = resampler.decode() if isinstance(resampler, bytes) else str(resampler)
+        if resampler not in RESAMPLERS:
+            raise NpsrcnnError(f"records resampler {resampler!r}, not one of {', '.join(RESAMPLERS)}")
+    if scale is not None:
+        scale = float(scale)
+        if not scale > 0:
+            raise NpsrcnnError(f"records scale {scale}, not a positive number")
+        scale = int(scale) if scale == int(scale) else scale
+    return Record(resampler, scale)
 
 
 def _read_h5(f):
@@ -290,9 +324,9 @@ def _assemble(entries, specs, padding):
     ]
 
 
-def write_keras_h5(layers, path):
+def write_keras_h5(layers, path, record=Record()):
     """Write conv layers (each with ``kernel``, ``bias``, ``padding`` and ``activation``) as a
-    full-model Keras ``.h5`` (Keras 2 layout, which Keras 3 also loads).
+    full-model Keras ``.h5`` (Keras 2 layout, which Keras 3 also loads), with what ``record`` says.
 
     The file is written beside ``path`` and renamed, so an interrupted save never leaves a broken file.
     """
@@ -335,6 +369,10 @@ def write_keras_h5(layers, path):
             f.attrs["model_config"] = json.dumps(config)
             f.attrs["backend"] = "tensorflow"
             f.attrs["keras_version"] = "2.15.0"
+            if record.resampler is not None:
+                f.attrs["npsrcnn_resampler"] = record.resampler
+            if record.scale is not None:
+                f.attrs["npsrcnn_scale"] = record.scale
             weights = f.create_group("model_weights")
             weights.attrs["layer_names"] = np.array(names, dtype="S")
             weights.attrs["backend"] = "tensorflow"

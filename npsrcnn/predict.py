@@ -1,11 +1,13 @@
 """The inference path, step by step:
 
-    image --bicubic x scale--> RGB in [0, 1] --to YCbCr--> luma --edge-pad--> SRCNN
-          --> restored luma + bicubic chroma --to RGB--> clip, round --> image of the input's dtype
+    image --enlarged x scale (the model's resampler)--> RGB in [0, 1] --to YCbCr--> luma --edge-pad--> SRCNN
+          --> restored luma + enlarged chroma --to RGB--> clip, round --> image of the input's dtype
 
 Only the luma goes through the network (the paper's choice: the eye sees detail in brightness;
-chroma is smooth enough for bicubic). The path runs one output tile at a time (``npsrcnn.tiling``),
-from the bicubic on: memory holds the input, the output and one tile's work, whatever the size.
+chroma is smooth enough for bicubic). The enlargement is the one the network was trained on, as a
+network learns to undo a particular blur. The path runs one output tile at a time
+(``npsrcnn.tiling``), from the enlargement on: memory holds the input, the output and one tile's
+work, whatever the size.
 """
 
 import operator
@@ -17,18 +19,21 @@ from npsrcnn.color import replace_luma, rgb_to_ycbcr
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import check_pixel_type, from_float, read_image
 from npsrcnn.model import resolve_model
-from npsrcnn.resize import resize_window, upscaled_size
+from npsrcnn.modelfile import DEFAULT_RESAMPLER
+from npsrcnn.resize import parse_resampler, resize_window, upscaled_size
 from npsrcnn.tiling import auto_tile, forward_tile, input_window, tile_grid
 
 YCBCR = "matlab"  # the paper's luma, which the shipped weights are trained on
 
 
-def predict(image, scale=3, model=None, backend="auto", tile=None, progress=None):
+def predict(image, scale=3, model=None, backend="auto", tile=None, progress=None, resampler=None):
     """Upscale (``scale > 1``) or restore (``scale = 1``) an image with SRCNN.
 
     ``image``: a path, or an array ``(H, W)`` or ``(H, W, 1)`` gray, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA, uint8,
     uint16 or float in [0, 1]. Returns ``(round(H*scale), round(W*scale)[, C])`` in the input's dtype.
     ``model``: an ``SRCNN``, a model file, or None for the shipped weights of ``scale``.
+    ``resampler``: how the image is enlarged before the network (``modelfile.RESAMPLERS``); None: the
+    one the model was trained on (its file's record; the paper's MATLAB bicubic if it has none).
     ``tile``: side of the output tiles the image is computed in; None sizes them to a memory budget
     (``tiling.auto_tile``), 0 computes the whole image at once. The result is the same either way.
     ``progress``: called as ``progress(tiles_done, tiles_total)`` after each tile.
@@ -42,6 +47,7 @@ def predict(image, scale=3, model=None, backend="auto", tile=None, progress=None
     model = resolve_model(model, scale)
     if model.channels != 1 or model.layers[-1].kernel.shape[3] != 1:
         raise NpsrcnnError(f"predict runs a luma network (1 -> 1 channels); this one is {model.describe()}")
+    resampler = model_resampler(model, resampler)
     tile = auto_tile(model) if tile is None else _check_tile(tile)
     size = upscaled_size(img.shape, scale)
     if min(size) < 1:
@@ -50,7 +56,7 @@ def predict(image, scale=3, model=None, backend="auto", tile=None, progress=None
     grid = tile_grid(size, tile)
     for done, (rows, cols) in enumerate(grid, start=1):
         window = input_window(model, rows, cols, size)
-        pixels = resize_window(img, size, *window)
+        pixels = resize_window(img, size, *window, resampler)
         color, alpha = (
             (pixels[..., :3], pixels[..., 3:]) if pixels.ndim == 3 and pixels.shape[2] == 4 else (pixels, None)
         )
@@ -87,6 +93,14 @@ def run_on_luma(model, luma, backend="auto", tile=None):
         window = luma[input_window(model, rows, cols, luma.shape)]
         out[rows, cols] = forward_tile(model, window, rows, cols, luma.shape, backend)
     return out
+
+
+def model_resampler(model, resampler=None):
+    """The enlargement a model's input gets: ``resampler`` if given, else the one it was trained on,
+    else the paper's (``modelfile.DEFAULT_RESAMPLER``); checked."""
+    resampler = resampler or model.resampler or DEFAULT_RESAMPLER
+    parse_resampler(resampler)
+    return resampler
 
 
 def _check_tile(tile):

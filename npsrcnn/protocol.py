@@ -17,8 +17,8 @@ import numpy as np
 
 from npsrcnn.color import luma
 from npsrcnn.image import modcrop, shave
-from npsrcnn.predict import run_on_luma
-from npsrcnn.resize import degrade, imresize
+from npsrcnn.predict import model_resampler, run_on_luma
+from npsrcnn.resize import degrade, imresize, resize_window
 
 PROTOCOLS = ("matlab", "opencv")
 
@@ -41,19 +41,24 @@ def matlab_degrade(img, scale):
     return y, low, imresize(low, scale, "bicubic")
 
 
-def matlab_protocol(img, scale, methods, model, backend="auto"):
-    """-> ``(ground truth, {method: output})``, uint8 Y planes, shaved by ``scale``."""
-    return matlab_outputs(matlab_degrade(img, scale), scale, methods, model, backend)
+def matlab_protocol(img, scale, methods, model, backend="auto", resampler=None):
+    """-> ``(ground truth, {method: output})``, uint8 Y planes, shaved by ``scale``. SRCNN's input is
+    the small plane enlarged by the model's resampler (or ``resampler``), as ``predict`` does: the
+    paper's bicubic for the paper's networks."""
+    return matlab_outputs(matlab_degrade(img, scale), scale, methods, model, backend, resampler)
 
 
-def matlab_outputs(degraded, scale, methods, model, backend="auto"):
+def matlab_outputs(degraded, scale, methods, model, backend="auto", resampler=None):
     """``matlab_protocol`` from ``matlab_degrade``'s planes, for callers that degrade once and score
     many times (validation during training)."""
     y, low, bicubic = degraded
     outputs = {}
     for method in methods:
         if method == "srcnn":
-            outputs[method] = run_on_luma(model, bicubic, backend)
+            resampler = model_resampler(model, resampler)
+            everywhere = slice(None), slice(None)
+            enlarged = bicubic if resampler == "matlab" else resize_window(low, y.shape, *everywhere, resampler)
+            outputs[method] = run_on_luma(model, enlarged, backend)
         else:
             outputs[method] = bicubic if method == "bicubic" else imresize(low, scale, method)
     return shave(y, scale), {m: shave(to_uint8(out), scale) for m, out in outputs.items()}

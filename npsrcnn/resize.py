@@ -4,11 +4,14 @@ They differ where it matters for PSNR: OpenCV's cubic uses a = -0.75 and does no
 shrinking; MATLAB's uses a = -0.5, widens the kernel by 1/scale when shrinking (antialiasing), and
 mirrors the image at its borders. A paper's bicubic baseline is only reproducible with the latter.
 
-``resize_window`` computes any window of OpenCV's bicubic on its own (``predict`` streams an image
-through the network tile by tile). ``cv2.resize`` of a crop samples at the crop's own ratio, which is
-the whole image's only for crops cut at whole periods of the scale, and never for sizes such as
-1001 -> 2503; ``resize_window`` takes positions and weights from the whole image's axes, so every
-window agrees with the whole to the bit.
+A network learns the enlargement its training inputs came from, so ``predict`` enlarges with the
+model's own ``resampler``: ``matlab`` (MATLAB's bicubic, the paper's and the shipped weights'),
+``opencv`` (OpenCV's bicubic), or either's bilinear (``matlab-bilinear``, ``opencv-bilinear``: the
+Keras tutorials' networks learned OpenCV's). ``resize_window`` computes any window of any of them on
+its own (``predict`` streams an image through the network tile by tile). ``cv2.resize`` of a crop
+samples at the crop's own ratio, which is the whole image's only for crops cut at whole periods of
+the scale, and never for sizes such as 1001 -> 2503; ``resize_window`` takes positions and weights
+from the whole image's axes, so every window agrees with the whole to the bit.
 """
 
 import math
@@ -18,6 +21,7 @@ import numpy as np
 
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import PIXEL_MAX, to_float
+from npsrcnn.modelfile import RESAMPLERS
 
 METHODS = {"bicubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 
@@ -33,44 +37,68 @@ def resize(img, size, method="bicubic"):
     return out.reshape(out.shape[:2] + img.shape[2:])  # OpenCV drops a trailing channel axis of 1
 
 
-def resize_window(img, size, rows, cols):
-    """``rows`` and ``cols`` (slices of the output) of ``resize(to_float(img), size, "bicubic")``, from only
-    the input pixels they read: ``(H, W[, C]) -> (len(rows), len(cols)[, C])`` float32 (float64 for
-    float64 input). Agrees with ``cv2.resize`` to ~1e-6 and with itself exactly, window or whole.
+LIBRARIES = ("opencv", "matlab")  # whose resizing; a resampler may add "-bilinear" to the name (else bicubic)
 
-    Rows, then columns: two passes of 4-tap weighted sums, each tap in the same order for every
-    window, so a pixel's arithmetic does not depend on which window computed it.
+
+def parse_resampler(resampler):
+    """``"opencv"`` / ``"matlab-bilinear"`` ... (``RESAMPLERS``) -> ``(library, method)``."""
+    if resampler not in RESAMPLERS:
+        raise NpsrcnnError(f"resampler {resampler!r} is not one of {', '.join(RESAMPLERS)}")
+    library, _, method = resampler.partition("-")
+    return library, method or "bicubic"
+
+
+def resize_window(img, size, rows, cols, resampler="opencv"):
+    """``rows`` and ``cols`` (slices of the output) of ``img`` resized to ``size = (h, w)`` by
+    ``resampler``, from only the input pixels they read: ``(H, W[, C]) -> (len(rows), len(cols)[, C])``
+    float32 (float64 for float64 input). Agrees with ``cv2.resize`` (``opencv``) or ``imresize``
+    (``matlab``) on the float image to float32 rounding, and with itself exactly, window or whole.
+
+    Rows, then columns: two passes of weighted sums, each tap in the same order for every window, so
+    a pixel's arithmetic does not depend on which window computed it.
     """
+    library, method = parse_resampler(resampler)
     (wy, iy), (wx, ix) = (
-        tuple(a[s] for a in _opencv_cubic(n, m))
+        tuple(a[s] for a in _axis(library, method, n, m))
         for n, m, s in ((img.shape[0], size[0], rows), (img.shape[1], size[1], cols))
     )
     used_rows, iy = np.unique(iy, return_inverse=True)
+    iy = iy.reshape(wy.shape)
     c0 = ix.min()
     block = to_float(img[used_rows, c0 : ix.max() + 1])
-    ix = ix - c0
+    wy, wx, ix = wy.astype(block.dtype), wx.astype(block.dtype), ix - c0
     trailing = (1,) * (img.ndim - 2)
     tmp = wy[:, 0].reshape(-1, 1, *trailing) * block[iy[:, 0]]
-    for t in range(1, 4):
+    for t in range(1, wy.shape[1]):
         tmp += wy[:, t].reshape(-1, 1, *trailing) * block[iy[:, t]]
     out = wx[:, 0].reshape(-1, *trailing) * tmp[:, ix[:, 0]]
-    for t in range(1, 4):
+    for t in range(1, wx.shape[1]):
         out += wx[:, t].reshape(-1, *trailing) * tmp[:, ix[:, t]]
     return out
 
 
-def _opencv_cubic(in_len, out_len):
-    """OpenCV's ``INTER_CUBIC`` along one axis -> ``(weights, indices)``, both ``(out_len, 4)``: output
-    pixel i sits at input ``(i + 0.5) * in_len / out_len - 0.5`` and reads the 4 pixels around it
-    (clamped: the edge pixel repeats) with Keys' cubic weights, a = -0.75. Weights are float32."""
+def _axis(library, method, in_len, out_len):
+    """One axis of a resize from ``in_len`` to ``out_len`` pixels -> ``(weights, indices)``, both
+    ``(out_len, taps)``: which input pixels each output pixel reads, and with what weights."""
+    if library == "matlab":
+        return _contributions(in_len, out_len, out_len / in_len, method)
+    return _opencv_axis(in_len, out_len, method)
+
+
+def _opencv_axis(in_len, out_len, method):
+    """OpenCV's ``INTER_CUBIC`` or ``INTER_LINEAR`` along one axis: output pixel i sits at input
+    ``(i + 0.5) * in_len / out_len - 0.5`` and reads the 4 (cubic, Keys' weights with a = -0.75) or 2
+    (linear) pixels around it, clamped: the edge pixel repeats. Weights are float32."""
     pos = (np.arange(out_len) + 0.5) * (in_len / out_len) - 0.5
     left = np.floor(pos)
-    weights = _cubic((pos - left)[:, None] - np.arange(-1, 3), a=-0.75)  # each tap at distance in [0, 2]
-    indices = np.clip(left[:, None] + np.arange(-1, 3), 0, in_len - 1).astype(np.int64)
+    if method == "bicubic":
+        taps = np.arange(-1, 3)
+        weights = _cubic((pos - left)[:, None] - taps, a=-0.75)  # each tap at distance in [0, 2]
+    else:
+        taps = np.arange(2)
+        weights = _triangle((pos - left)[:, None] - taps)
+    indices = np.clip(left[:, None] + taps, 0, in_len - 1).astype(np.int64)
     return weights.astype(np.float32), indices
-
-
-RESAMPLERS = ("opencv", "matlab")
 
 
 def degrade(img, scale, method="bicubic", resampler="opencv"):
@@ -81,15 +109,26 @@ def degrade(img, scale, method="bicubic", resampler="opencv"):
     antialias); ``"matlab"``: ``imresize`` both ways, as the paper (antialiased shrinking; cropped
     back to H x W where ``ceil`` made it larger).
     """
-    if resampler not in RESAMPLERS:
-        raise NpsrcnnError(f"resampler {resampler!r} is not one of {', '.join(RESAMPLERS)}")
     h, w = img.shape[:2]
+    small = shrink(img, scale, method, resampler)
     if resampler == "matlab":
-        return imresize(imresize(img, 1 / scale, method), scale, method)[:h, :w]
+        return imresize(small, scale, method)[:h, :w]
+    return resize(small, (h, w), method)
+
+
+def shrink(img, scale, method="bicubic", resampler="opencv"):
+    """The first half of ``degrade``: ``(H, W[, C]) -> (int(H / scale), int(W / scale)[, C])`` by
+    ``cv2.resize`` (``opencv``, no antialiasing), or ``(ceil(H / scale), ceil(W / scale)[, C])`` by
+    ``imresize`` (``matlab``, antialiased); same dtype."""
+    if resampler not in LIBRARIES:
+        raise NpsrcnnError(f"resampler {resampler!r} is not one of {', '.join(LIBRARIES)}")
+    if resampler == "matlab":
+        return imresize(img, 1 / scale, method)
+    h, w = img.shape[:2]
     small = (int(h / scale), int(w / scale))
     if min(small) < 1:
         raise NpsrcnnError(f"image of {h}x{w} is too small to shrink by {scale}")
-    return resize(resize(img, small, method), (h, w), method)
+    return resize(img, small, method)
 
 
 def upscaled_size(shape, scale):

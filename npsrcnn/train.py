@@ -19,11 +19,11 @@ import numpy as np
 from tqdm import tqdm
 
 from npsrcnn.atomic import atomic_write
-from npsrcnn.data import training_pairs
+from npsrcnn.data import TRAINING_RESAMPLER, training_pairs
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import list_images, read_image
 from npsrcnn.metrics import psnr
-from npsrcnn.model import SRCNN, ConvLayer
+from npsrcnn.model import INITS, LOSSES, SRCNN, ConvLayer
 from npsrcnn.protocol import matlab_degrade, matlab_outputs
 from npsrcnn.viz import training_curves
 
@@ -50,7 +50,9 @@ class Adam:
 
 
 class SGD:
-    """Momentum SGD as in the paper: ``delta = momentum * delta - lr * grad``, ``w += delta``."""
+    """Momentum SGD as in the paper (Caffe's): ``delta = momentum * delta - lr * grad``, ``w += delta``.
+    Its rates (``DEFAULT_RATES``) go with Caffe's Euclidean loss and N(0, 0.001²) initial weights,
+    which ``--optimizer sgd`` brings unless ``--loss`` / ``--weight-init`` say otherwise."""
 
     def __init__(self, rates, momentum=0.9):
         self.rates, self.momentum = rates, momentum
@@ -133,6 +135,14 @@ class TrainConfig:
     init: str = None  # start from these weights (their architecture) instead of a random network
     warmup: float = 0.0  # epochs of linear learning-rate ramp before the schedule
     widen: str = None  # with init: larger kernel sizes (e.g. 9-5-5), the old kernels at their centres
+    loss: str = None  # "mse" or "euclidean"; None: the optimizer's (the paper's euclidean for sgd)
+    weight_init: str = None  # "glorot" or "gaussian" for a fresh network; None: the optimizer's
+
+    def loss_name(self):
+        return self.loss or ("euclidean" if self.optimizer == "sgd" else "mse")
+
+    def weight_init_name(self):
+        return self.weight_init or ("gaussian" if self.optimizer == "sgd" else "glorot")
 
     def check(self):
         """One line for the first setting that cannot work, before anything is read or written."""
@@ -140,6 +150,10 @@ class TrainConfig:
             raise NpsrcnnError("say how long to train: --epochs N or --minutes M")
         if self.optimizer not in DEFAULT_RATES:
             raise NpsrcnnError(f"optimizer {self.optimizer!r} is not one of adam, sgd")
+        if self.loss_name() not in LOSSES:
+            raise NpsrcnnError(f"loss {self.loss!r} is not one of {', '.join(LOSSES)}")
+        if self.weight_init_name() not in INITS:
+            raise NpsrcnnError(f"--weight-init {self.weight_init!r} is not one of {', '.join(INITS)}")
         if self.patience is not None and self.val is None:
             raise NpsrcnnError("--patience needs --val: early stopping watches the validation PSNR")
         if self.schedule not in SCHEDULES:
@@ -227,11 +241,14 @@ def _start(cfg, checkpoint):
                 f"{checkpoint.parent}: holds a run already; continue it with --resume or choose another --out"
             )
         model = (
-            SRCNN.from_file(cfg.init) if cfg.init else SRCNN.build(cfg.arch, cfg.filters, cfg.padding, seed=cfg.seed)
+            SRCNN.from_file(cfg.init)
+            if cfg.init
+            else SRCNN.build(cfg.arch, cfg.filters, cfg.padding, seed=cfg.seed, init=cfg.weight_init_name())
         )
         if cfg.widen:
             model = model.widened(cfg.widen)
         (t, slots), state = (0, None), Progress()
+    model.resampler, model.scale = TRAINING_RESAMPLER[cfg.protocol], cfg.scale  # what the saved files record
     rates = [r for r in cfg.layer_rates(len(model.layers)) for _ in (0, 1)]  # a kernel's and its bias's
     optimizer = Adam(rates) if cfg.optimizer == "adam" else SGD(rates, cfg.momentum)
     optimizer.t, optimizer.slots = t, slots
@@ -299,7 +316,7 @@ def _run_batches(cfg, model, optimizer, state, inputs, labels, order, clock, sav
     with bar:
         while state.position < batches:
             chosen = np.sort(order[state.position * cfg.batch : (state.position + 1) * cfg.batch])
-            loss, grads = model.loss_and_grads(inputs[chosen], labels[chosen], backend=cfg.backend)
+            loss, grads = model.loss_and_grads(inputs[chosen], labels[chosen], cfg.backend, cfg.loss_name())
             factor = rate_factor(cfg.schedule, state.step, (cfg.epochs or 0) * batches, warmup_steps)
             optimizer.step(params, [g for pair in grads for g in pair], factor)
             state.position += 1
@@ -402,6 +419,9 @@ def _load_checkpoint(path, cfg):
     fixed = FIXED_ON_RESUME + (("epochs",) if cfg.schedule != "constant" else ())  # the schedule's horizon
     defaults = asdict(TrainConfig(data=cfg.data, out=cfg.out))  # settings added since the checkpoint was written
     changed = [k for k in fixed if _jsonable(current[k]) != saved.get(k, _jsonable(defaults[k]))]
+    # runs from before the loss was a setting all minimised Keras' mean, whatever their optimizer
+    if cfg.loss_name() != (TrainConfig(**{**defaults, **saved}).loss_name() if "loss" in saved else "mse"):
+        changed.append("loss")
     if changed:
         raise NpsrcnnError(
             f"{path}: the run was started with other settings ({', '.join(changed)}); resume with the same ones"

@@ -10,6 +10,7 @@ import skimage.color
 import skimage.data
 
 from npsrcnn import SRCNN, backends
+from npsrcnn.reference import pad_split
 
 # the three architectures SRCNN users meet: paper 9-1-5 and 9-5-5, tutorials' 9-3-5 128/64
 ARCHITECTURES = [("9-1-5", (64, 32)), ("9-5-5", (64, 32)), ("9-3-5", (128, 64))]
@@ -89,3 +90,29 @@ def dataset_dir(name):
             pytest.fail(message)
         pytest.skip(message)
     return root / name
+
+
+def tf_loss_and_grads(model, x, y, dtype, loss="mse"):
+    """The same network in plain TensorFlow ops (replicate padding built from repeated edge slices),
+    its loss (Keras' mean, or Caffe's Euclidean ``1/(2N) Σ ‖F(x_i) − y_i‖²``) and GradientTape's
+    gradients: ``(loss, [(dkernel, dbias), ...])``."""
+    import tensorflow as tf
+
+    def edge_pad(t, before, after, axis):
+        first = tf.gather(t, [0], axis=axis)
+        last = tf.gather(t, [t.shape[axis] - 1], axis=axis)
+        return tf.concat([tf.repeat(first, before, axis=axis), t, tf.repeat(last, after, axis=axis)], axis=axis)
+
+    variables = [(tf.Variable(l.kernel.astype(dtype)), tf.Variable(l.bias.astype(dtype))) for l in model.layers]
+    with tf.GradientTape() as tape:
+        a = tf.constant(x.astype(dtype))
+        for layer, (kernel, bias) in zip(model.layers, variables):
+            kh, kw = layer.kernel.shape[:2]
+            if layer.padding == "replicate":
+                a = edge_pad(edge_pad(a, *pad_split(kh), 1), *pad_split(kw), 2)
+            a = tf.nn.conv2d(a, kernel, 1, "SAME" if layer.padding == "same" else "VALID") + bias
+            a = tf.nn.relu(a) if layer.activation == "relu" else a
+        squares = tf.square(a - y.astype(dtype))
+        value = tf.reduce_mean(squares) if loss == "mse" else tf.reduce_sum(squares) / (2 * x.shape[0])
+    grads = tape.gradient(value, [v for pair in variables for v in pair])
+    return float(value), [(grads[2 * i].numpy(), grads[2 * i + 1].numpy()) for i in range(len(variables))]

@@ -8,7 +8,7 @@ be dominated by entries that are zero up to rounding.
 import numpy as np
 import pytest
 
-from helpers import ARCHITECTURES, backends_to_test, real_luma
+from helpers import ARCHITECTURES, backends_to_test, real_luma, tf_loss_and_grads
 from npsrcnn import SRCNN, NpsrcnnError, reference
 from npsrcnn.kernels import harness
 
@@ -52,29 +52,6 @@ def test_relu_and_mse_finite_differences():
     np.testing.assert_allclose(reference.relu_backward(reference.relu(x), weights), numeric, atol=1e-8)
 
 
-def _tf_loss_and_grads(model, x, y, dtype):
-    """The same network in plain TensorFlow ops (replicate padding built from repeated edge slices)."""
-    import tensorflow as tf
-
-    def edge_pad(t, before, after, axis):
-        first = tf.gather(t, [0], axis=axis)
-        last = tf.gather(t, [t.shape[axis] - 1], axis=axis)
-        return tf.concat([tf.repeat(first, before, axis=axis), t, tf.repeat(last, after, axis=axis)], axis=axis)
-
-    variables = [(tf.Variable(l.kernel.astype(dtype)), tf.Variable(l.bias.astype(dtype))) for l in model.layers]
-    with tf.GradientTape() as tape:
-        a = tf.constant(x.astype(dtype))
-        for layer, (kernel, bias) in zip(model.layers, variables):
-            kh, kw = layer.kernel.shape[:2]
-            if layer.padding == "replicate":
-                a = edge_pad(edge_pad(a, *reference.pad_split(kh), 1), *reference.pad_split(kw), 2)
-            a = tf.nn.conv2d(a, kernel, 1, "SAME" if layer.padding == "same" else "VALID") + bias
-            a = tf.nn.relu(a) if layer.activation == "relu" else a
-        loss = tf.reduce_mean(tf.square(a - y.astype(dtype)))
-    grads = tape.gradient(loss, [v for pair in variables for v in pair])
-    return float(loss), [(grads[2 * i].numpy(), grads[2 * i + 1].numpy()) for i in range(len(variables))]
-
-
 def _relative_errors(ours, theirs):
     return [
         np.linalg.norm(a - b) / np.linalg.norm(b)
@@ -83,13 +60,15 @@ def _relative_errors(ours, theirs):
     ]
 
 
+@pytest.mark.parametrize("loss_name", ["mse", "euclidean"])
 @pytest.mark.parametrize("padding", PADDINGS + [["replicate", "same", "valid"]])
-def test_loss_and_grads_equal_tensorflow_in_float64(padding):
+def test_loss_and_grads_equal_tensorflow_in_float64(padding, loss_name):
+    """Keras' mean, and Caffe's Euclidean loss (the paper's), each against TensorFlow's own."""
     model = SRCNN.build("5-3-3", (6, 4), padding=padding, seed=2)
     x = np.stack([real_luma(17, 15), real_luma(17, 15, top=200)])[..., None].astype(np.float64)
     y = np.random.default_rng(0).random(model.forward(x).shape)
-    loss, grads = model.loss_and_grads(x, y, backend="numpy")
-    tf_loss, tf_grads = _tf_loss_and_grads(model, x, y, np.float64)
+    loss, grads = model.loss_and_grads(x, y, backend="numpy", loss=loss_name)
+    tf_loss, tf_grads = tf_loss_and_grads(model, x, y, np.float64, loss_name)
     assert loss == pytest.approx(tf_loss, rel=1e-12)
     assert max(_relative_errors(grads, tf_grads)) < 1e-10
 
@@ -111,7 +90,7 @@ def test_loss_and_grads_equal_gradient_tape_float32(arch, filters, backend):
     out = model.forward(x)
     y = np.clip(out + np.random.default_rng(1).normal(0, 0.05, out.shape), 0, 1).astype(np.float32)
     loss, grads = model.loss_and_grads(x, y, backend=backend)
-    tf_loss, tf_grads = _tf_loss_and_grads(model, x, y, np.float32)
+    tf_loss, tf_grads = tf_loss_and_grads(model, x, y, np.float32)
     assert [(dk.shape, db.shape) for dk, db in grads] == [(l.kernel.shape, l.bias.shape) for l in model.layers]
     assert all(dk.dtype == np.float32 for dk, _ in grads)
     assert loss == pytest.approx(tf_loss, rel=1e-4)

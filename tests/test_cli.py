@@ -38,6 +38,23 @@ def test_upscale_a_folder(workdir):
     assert result.stdout.splitlines()[-1].startswith("2 upscaled in ")
 
 
+def test_upscale_enlarges_as_told(workdir):
+    """--resampler overrides what the model file says (here nothing: the paper's MATLAB bicubic)."""
+    out = {}
+    for resampler in (None, "matlab", "opencv"):
+        folder = workdir / f"out-{resampler}"
+        option = ["--resampler", resampler] if resampler else []
+        result = run_cli(
+            "upscale", "-i", workdir / "in" / "face.png", "-o", folder, "-s", 2, "--model", workdir / "w.h5", *option
+        )
+        assert result.returncode == 0, result.stderr
+        out[resampler] = read_image(folder / "face_x2.png")
+    np.testing.assert_array_equal(out[None], out["matlab"])
+    assert np.mean(out["opencv"] != out["matlab"]) > 0.005  # (the random test network clips most pixels)
+    bad = run_cli("upscale", "-i", workdir / "in" / "face.png", "-o", workdir / "o", "--resampler", "lanczos")
+    assert bad.returncode == 2 and "invalid choice: 'lanczos'" in bad.stderr
+
+
 def test_the_old_weights_option_still_names_the_model_file(workdir):
     """``--weights`` was the option's name before ``--model``; scripts that use it keep working."""
     out = {}
@@ -152,7 +169,8 @@ def test_every_image_kind_keeps_its_kind(tmp_path):
     write_image(src / ".cache" / "thumb.png", FACE)
     (src / "sub" / "readme.txt").write_text("not an image")
     one = np.ones((1, 1, 1, 1))
-    SRCNN([ConvLayer(one, [0.0], activation="linear")] * 2).save(tmp_path / "w.h5")
+    # recorded as trained on OpenCV's bicubic, which upscale then uses, so outputs are cv2's bicubic
+    SRCNN([ConvLayer(one, [0.0], activation="linear")] * 2, resampler="opencv").save(tmp_path / "w.h5")
     result = run_cli("upscale", "-i", src, "-o", tmp_path / "out", "-s", 2, "--model", tmp_path / "w.h5", "--recursive")
     assert result.returncode == 0, result.stderr
     out = {

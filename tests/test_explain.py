@@ -19,9 +19,8 @@ def test_the_unrolled_pipeline_is_predict(image):
     assert steps["original"].shape[:2] == steps["degraded"].shape[:2] == steps["luma"].shape == (90, 99)
     assert steps["degraded"].dtype == steps["recombined"].dtype == image.dtype
     assert steps["restored"].shape == (90, 99) and steps["restored"].dtype == np.float32
-    np.testing.assert_array_equal(
-        steps["recombined"], predict(steps["degraded"], scale=1, model=model, backend="numpy")
-    )
+    np.testing.assert_array_equal(steps["recombined"], predict(steps["small"], scale=3, model=model, backend="numpy"))
+    assert steps["small"].shape[:2] == (30, 33) and steps["resampler"] == "matlab"  # the model records none
     assert psnr(steps["original"], steps["degraded"], 3) < 40  # the degradation does degrade
 
 

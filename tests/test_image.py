@@ -14,6 +14,7 @@ from npsrcnn import (
     NpsrcnnError,
     degrade,
     from_float,
+    imresize,
     modcrop,
     read_image,
     rgb_to_y,
@@ -279,15 +280,30 @@ def test_degrade_keeps_a_channel_axis_and_rejects_tiny_images():
         (ASTRONAUT[:50, :50].astype(np.uint16) * 257, (50, 125)),
     ],
 )
-def test_resize_window_is_opencv_bicubic_and_any_window_is_the_whole(img, size):
-    """Up, down, one axis alone, 1x1, gray and 16-bit: cv2.resize on the float image to float32
-    rounding; and every window, odd ones included, bit for bit the same pixels as the whole."""
-    whole = resize_window(img, size, slice(None), slice(None))
-    expected = cv2.resize(to_float(img), size[::-1], interpolation=cv2.INTER_CUBIC)
+@pytest.mark.parametrize("resampler", ["opencv", "opencv-bilinear", "matlab", "matlab-bilinear"])
+def test_resize_window_is_the_library_and_any_window_is_the_whole(img, size, resampler):
+    """Up, down, one axis alone, 1x1, gray and 16-bit: cv2.resize, or MATLAB's imresize by each
+    axis's scale, on the float image to float32 rounding; and every window, odd ones included, bit for
+    bit the same pixels as the whole."""
+    whole = resize_window(img, size, slice(None), slice(None), resampler)
+    library, _, method = resampler.partition("-")
+    if library == "opencv":
+        flag = cv2.INTER_LINEAR if method else cv2.INTER_CUBIC
+        expected = cv2.resize(to_float(img), size[::-1], interpolation=flag)
+    else:  # MATLAB resizes one axis at a time: each axis alone is imresize of a one-axis scale
+        expected = to_float(img).astype(np.float64)
+        for axis in (0, 1):
+            scale = size[axis] / img.shape[axis]
+            moved = np.moveaxis(expected, axis, 0)
+            flat = moved.reshape(moved.shape[0], -1)  # (pixels along the axis, everything else)
+            # a one-pixel-wide image, the rest as channels: its width stays constant, its height is resized
+            column = imresize(flat[:, None, :], scale, method or "bicubic")[:, 0, :]
+            expected = np.moveaxis(column.reshape((size[axis],) + moved.shape[1:]), 0, axis)
     assert whole.dtype == np.float32 and whole.shape == expected.shape
     assert np.abs(whole - expected).max() <= 1e-6
     rng = np.random.default_rng(0)
     for _ in range(20):
         r0, c0 = rng.integers(0, size[0]), rng.integers(0, size[1])
         r1, c1 = rng.integers(r0 + 1, size[0] + 1), rng.integers(c0 + 1, size[1] + 1)
-        np.testing.assert_array_equal(resize_window(img, size, slice(r0, r1), slice(c0, c1)), whole[r0:r1, c0:c1])
+        window = resize_window(img, size, slice(r0, r1), slice(c0, c1), resampler)
+        np.testing.assert_array_equal(window, whole[r0:r1, c0:c1])

@@ -1,4 +1,4 @@
-"""predict: bicubic upscale, SRCNN on luma only, chroma by bicubic, every image kind."""
+"""predict: the model's own enlargement, SRCNN on luma only, the enlarged chroma, every image kind."""
 
 import cv2
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import skimage.data
 
 from helpers import backends_to_test, keras_twin, real_luma, small_model
-from npsrcnn import SRCNN, ConvLayer, NpsrcnnError, predict, rgb_to_ycbcr, to_float, write_image
+from npsrcnn import SRCNN, ConvLayer, NpsrcnnError, imresize, predict, rgb_to_ycbcr, to_float, write_image
 
 ASTRONAUT = skimage.data.astronaut()[100:160, 150:220]  # 60 x 70 with face, hair and background
 
@@ -22,12 +22,38 @@ def _bicubic(img, scale):
     return cv2.resize(to_float(img), (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
 
 
-@pytest.mark.parametrize("img", [ASTRONAUT, ASTRONAUT[..., 1]])
-def test_identity_network_gives_plain_bicubic(img):
-    out = predict(img, scale=2, model=_pointwise())
-    expected = np.rint(np.clip(_bicubic(img, 2), 0, 1) * 255)
+# each resampler, as the libraries themselves compute it on the float image
+ENLARGED = {
+    "opencv": _bicubic,
+    "opencv-bilinear": lambda img, s: cv2.resize(to_float(img), None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR),
+    "matlab": lambda img, s: imresize(to_float(img).astype(np.float64), s),
+    "matlab-bilinear": lambda img, s: imresize(to_float(img).astype(np.float64), s, "bilinear"),
+}
+
+
+@pytest.mark.parametrize("resampler", sorted(ENLARGED))
+@pytest.mark.parametrize("img", [ASTRONAUT, ASTRONAUT[..., 1]], ids=["rgb", "gray"])
+def test_an_identity_network_gives_the_plain_enlargement(img, resampler):
+    out = predict(img, scale=2, model=_pointwise(), resampler=resampler)
+    expected = np.rint(np.clip(ENLARGED[resampler](img, 2), 0, 1) * 255)
     assert out.shape == expected.shape and out.dtype == np.uint8
     assert np.abs(out - expected).max() <= 1  # YCbCr round trip in float32, then rounding
+
+
+def test_the_enlargement_is_the_one_the_network_was_trained_on(tmp_path):
+    """A model's recorded resampler is used (it survives a save), the paper's when there is none,
+    and ``resampler=`` overrides both."""
+    plain = _pointwise()
+    matlab = predict(ASTRONAUT, scale=2, model=plain)
+    assert np.abs(matlab.astype(int) - np.rint(np.clip(ENLARGED["matlab"](ASTRONAUT, 2), 0, 1) * 255)).max() <= 1
+    recorded = SRCNN(plain.layers, resampler="opencv-bilinear", scale=2)
+    recorded.save(tmp_path / "m.h5")
+    loaded = SRCNN.from_file(tmp_path / "m.h5")
+    assert (loaded.resampler, loaded.scale) == ("opencv-bilinear", 2)
+    bilinear = predict(ASTRONAUT, scale=2, model=tmp_path / "m.h5")
+    np.testing.assert_array_equal(bilinear, predict(ASTRONAUT, scale=2, model=plain, resampler="opencv-bilinear"))
+    assert np.mean(bilinear != matlab) > 0.1
+    np.testing.assert_array_equal(predict(ASTRONAUT, scale=2, model=loaded, resampler="matlab"), matlab)
 
 
 def test_network_changes_luma_only():
@@ -49,10 +75,10 @@ def test_pipeline_equals_the_same_steps_through_keras(keras):
     padded = np.pad(ycbcr[..., 0], 6, mode="edge").astype(np.float32)
     ycbcr[..., 0] = keras_twin(model).predict(padded[None, :, :, None], verbose=0)[0, :, :, 0]
     expected = np.rint(np.clip((ycbcr - offset) @ np.linalg.inv(m).T, 0, 1) * 255)
-    out = predict(ASTRONAUT, scale=2, model=model, backend="numpy")
+    out = predict(ASTRONAUT, scale=2, model=model, backend="numpy", resampler="opencv")
     assert out.shape == (120, 140, 3)
     assert np.abs(out - expected).max() <= 1
-    on_cpu = predict(ASTRONAUT, scale=2, model=model, backend="cpu")  # other float32 rounding (Winograd)
+    on_cpu = predict(ASTRONAUT, scale=2, model=model, backend="cpu", resampler="opencv")  # Winograd's rounding
     assert np.abs(on_cpu.astype(int) - out).max() <= 1 and np.mean(on_cpu != out) < 1e-3
 
 
@@ -98,6 +124,7 @@ def test_images_smaller_than_the_receptive_field_still_work():
         (dict(image=ASTRONAUT, tile=-1), "tile must be a whole number"),
         (dict(image=ASTRONAUT, tile=2.5), "tile must be a whole number"),
         (dict(image=ASTRONAUT[:2, :2], scale=0.2), "has no pixels left"),
+        (dict(image=ASTRONAUT, resampler="lanczos"), "resampler 'lanczos' is not one of matlab, opencv"),
     ],
 )
 def test_bad_arguments_are_clear_errors(kwargs, message):

@@ -14,8 +14,8 @@ import pytest
 import skimage.data
 
 import npsrcnn.train
-from helpers import assert_one_line_error, backends_to_test, dataset_dir, real_luma, run_cli
-from npsrcnn import SRCNN, NpsrcnnError, write_image
+from helpers import assert_one_line_error, backends_to_test, dataset_dir, real_luma, run_cli, tf_loss_and_grads
+from npsrcnn import SRCNN, ConvLayer, NpsrcnnError, write_image
 from npsrcnn.data import cut_patches, training_pairs
 from npsrcnn.train import COSINE_FLOOR, SGD, Adam, TrainConfig, rate_factor, train
 
@@ -350,3 +350,53 @@ def test_the_trainer_runs_on_every_backend(tmp_path, monkeypatch, backend):
         runs[name] = SRCNN.from_file(tmp_path / name / "last.h5")
     for ours, oracle in zip(runs[backend].layers, runs["numpy"].layers):
         np.testing.assert_allclose(ours.kernel, oracle.kernel, atol=1e-4)
+    # the saved network says what enlarged its training inputs (the paper's protocol) and its scale
+    assert (runs[backend].resampler, runs[backend].scale) == ("matlab", 3)
+
+
+def test_the_papers_sgd_is_the_formula(tmp_path, monkeypatch):
+    """``--optimizer sgd``: N(0, 0.001²) weights and zero biases; Caffe's Euclidean loss
+    1/(2N) Σ ‖F(x_i) − y_i‖²; momentum 0.9; rates 1e-4, 1e-4 and 1e-5 for the last layer. Two steps
+    of the trainer against the same update written out in float64, TensorFlow giving the gradients."""
+    rng = np.random.default_rng(5)
+    inputs = np.stack([real_luma(13, 13, top=30 * k) for k in range(4)])[..., None]
+    labels = np.clip(inputs + rng.normal(0, 0.05, inputs.shape), 0, 1).astype(np.float32)
+    monkeypatch.setattr(npsrcnn.train, "training_pairs", lambda *args: (inputs, labels))
+    cfg = TrainConfig(
+        data="unused",
+        out=str(tmp_path / "run"),
+        arch="5-1-3",
+        filters=(8, 4),
+        optimizer="sgd",
+        batch=4,
+        epochs=2,
+        seed=6,
+        backend="cpu",
+    )
+    start = SRCNN.build("5-1-3", (8, 4), seed=6, init="gaussian")  # the network the trainer starts from
+    kernels = np.concatenate([layer.kernel.ravel() for layer in start.layers])
+    assert abs(kernels.std() - 0.001) < 1e-4 and all((layer.bias == 0).all() for layer in start.layers)
+    train(cfg, progress_bar=False, log=lambda m: None)
+    trained = SRCNN.from_file(tmp_path / "run" / "last.h5")
+
+    weights = [a.astype(np.float64) for layer in start.layers for a in (layer.kernel, layer.bias)]
+    deltas = [np.zeros_like(w) for w in weights]
+    rates = [1e-4, 1e-4, 1e-4, 1e-4, 1e-5, 1e-5]  # kernel and bias of each layer
+    top, bottom, left, right = start.shrink
+    target = labels[:, top : 13 - bottom, left : 13 - right].astype(np.float64)
+    for _ in range(2):
+        model = SRCNN(
+            [ConvLayer(w, b, l.padding, l.activation) for w, b, l in zip(weights[::2], weights[1::2], start.layers)]
+        )
+        _, grads = tf_loss_and_grads(model, inputs.astype(np.float64), target, np.float64, "euclidean")
+        for i, g in enumerate(g for pair in grads for g in pair):
+            deltas[i] = 0.9 * deltas[i] - rates[i] * g
+            weights[i] = weights[i] + deltas[i]
+    moved = [w - s for w, s in zip(weights, (a for layer in start.layers for a in (layer.kernel, layer.bias)))]
+    for got, want, step in zip((a for layer in trained.layers for a in (layer.kernel, layer.bias)), weights, moved):
+        # the steps are ~1e-8 on weights of ~1e-3 (the paper's rates learn slowly): float32 weights hold
+        # them to a few units in their last place, while a wrong loss scale (24.5x here), rate or
+        # momentum would miss by the size of a step
+        ulps = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+        assert (np.abs(got - want) <= 4 * ulps + 1e-3 * np.abs(step)).all()
+        assert np.abs(step).max() > 20 * ulps.max()

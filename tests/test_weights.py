@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import pytest
 
+import npsrcnn
 from helpers import assert_one_line_error, keras_twin, real_luma, run_cli, small_model
 from npsrcnn import SRCNN, NpsrcnnError
 
@@ -88,6 +89,10 @@ def test_keras1_tutorial_weights_file(tmp_path, keras):
     info = run_cli("info", path)
     assert info.returncode == 0, info.stderr
     assert "9-3-5 / 128-64, padding valid-same-valid, relu-relu-linear" in info.stdout
+    assert "resampler not recorded: predict enlarges with matlab" in info.stdout
+    shipped = run_cli("info", npsrcnn.shipped_weights(3))
+    assert "resampler matlab: its training inputs were enlarged so" in shipped.stdout
+    assert "scale 3" in shipped.stdout
 
 
 def test_keras1_full_model_takes_paddings_from_its_config(tmp_path, keras):
@@ -152,6 +157,7 @@ def test_keras3_weights_order_is_natural_not_alphabetical(tmp_path, keras):
 @pytest.mark.parametrize("padding", ["valid", "same", ["valid", "same", "valid"]])
 def test_saved_file_loads_in_keras_with_the_same_outputs(tmp_path, keras, padding):
     model = small_model(padding, seed=5)
+    model.resampler, model.scale = "opencv-bilinear", 3  # recorded in attributes Keras does not read
     path = tmp_path / "ours.h5"
     model.save(path)
     assert [p.name for p in tmp_path.iterdir()] == ["ours.h5"]  # no temporary left behind
@@ -162,6 +168,29 @@ def test_saved_file_loads_in_keras_with_the_same_outputs(tmp_path, keras, paddin
     assert all(
         np.array_equal(a.kernel, b.kernel) and a.padding == b.padding for a, b in zip(model.layers, again.layers)
     )
+    assert (again.resampler, again.scale) == ("opencv-bilinear", 3)
+
+
+@pytest.mark.parametrize(
+    "attrs,message",
+    [({"npsrcnn_resampler": "lanczos"}, "records resampler 'lanczos'"), ({"npsrcnn_scale": -2}, "records scale -2")],
+)
+def test_a_record_that_makes_no_sense_is_an_error_naming_the_file(tmp_path, attrs, message):
+    path = tmp_path / "odd.h5"
+    small_model().save(path)
+    with h5py.File(path, "r+") as f:
+        f.attrs.update(attrs)
+    with pytest.raises(NpsrcnnError, match=message) as info:
+        SRCNN.from_file(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_files_without_a_record_say_so(tmp_path):
+    """Foreign files (here Keras 1 weights) carry no record: predict then uses the paper's resampler."""
+    path = tmp_path / "keras1.h5"
+    _write_keras1_weights(path, small_model().layers)
+    loaded = SRCNN.from_file(path)
+    assert (loaded.resampler, loaded.scale) == (None, None)
 
 
 def test_replicate_model_cannot_be_saved_as_keras(tmp_path):
