@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   - runtime install, then the tutorial flow on a built-in image
+#   make demo   - runtime install, the kernels compiled for this machine, then the tutorial flow on a
+#                 built-in image
 #   make test   - runtime + test install (TensorFlow is the reference), then ruff, the import
 #                 contracts (lint-imports) and the test suite
 # and one redraws the pictures of docs/how-srcnn-works.md (shipped x3 weights, or WEIGHTS=FILE)
@@ -24,6 +25,7 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
+	$(BIN)/npsrcnn warmup
 	$(BIN)/npsrcnn demo --out demo-output
 
 # lint, format and the layers' import contracts first: each fails fast, before the long pytest run

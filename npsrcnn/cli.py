@@ -16,6 +16,7 @@ from npsrcnn.modelfile import DEFAULT_RESAMPLER, RESAMPLERS
 
 
 def cmd_upscale(args):
+    _announce_compiling(args)
     from tqdm import tqdm
 
     from npsrcnn import batch
@@ -108,6 +109,7 @@ def cmd_info(args):
 
 
 def cmd_demo(args):
+    _announce_compiling(args)
     from npsrcnn.demo import run_demo
 
     result = run_demo(args.out, method=args.method, degradation=args.degrade, **_model_options(args))
@@ -121,6 +123,7 @@ def cmd_demo(args):
 
 
 def cmd_evaluate(args):
+    _announce_compiling(args)
     import json
 
     from npsrcnn.atomic import atomic_write
@@ -149,6 +152,7 @@ def cmd_evaluate(args):
 
 
 def cmd_train(args):
+    _announce_compiling(args)
     from npsrcnn.train import TrainConfig, train
 
     cfg = TrainConfig(
@@ -187,6 +191,7 @@ def cmd_train(args):
 
 
 def cmd_explain(args):
+    _announce_compiling(args)
     from npsrcnn.explain import explain
 
     result = explain(args.output, image=args.image, crop=args.crop, overwrite=args.overwrite, **_model_options(args))
@@ -196,6 +201,23 @@ def cmd_explain(args):
         f"SRCNN {scores['srcnn']:.2f} dB; crop {size} px at ({top}, {left})"
     )
     print("wrote " + ", ".join(str(f) for f in result["files"]))
+
+
+def _announce_compiling(args):
+    """On the cpu backend, say on stderr while numba compiles the kernels (the first run on a machine)."""
+    if args.backend in ("auto", "cpu"):
+        from npsrcnn.backends.cpu import announce_compiling
+
+        announce_compiling()
+
+
+def cmd_warmup(args):
+    """Compile every kernel predict and train run, so that the first real run starts at once."""
+    _announce_compiling(args)
+    from npsrcnn.warmup import warm_up
+
+    seconds = warm_up(backend=args.backend)
+    print(f"kernels ready ({seconds:.1f} s)")
 
 
 def _model_options(args):
@@ -392,6 +414,10 @@ def build_parser():
     p.add_argument("path")
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("warmup", help="compile the kernels for this machine now (the first run is then fast)")
+    p.add_argument("--backend", default="auto", choices=["auto", *backends.NAMES], help="whose kernels")
+    p.set_defaults(func=cmd_warmup)
+
     p = sub.add_parser("demo", help="degrade, restore and compare the built-in astronaut image")
     p.add_argument("--out", default="demo-output", help="folder for the images and figure")
     p.add_argument("-s", "--scale", type=_scale, default=3)
@@ -441,7 +467,9 @@ def main(argv=None):
             from npsrcnn.kernels.threads import set_threads
 
             set_threads(args.threads)
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        _end_compile_notice()
+        return code
     except NpsrcnnError as e:
         print(f"npsrcnn: {e}", file=sys.stderr)
         return 1
@@ -458,6 +486,13 @@ def main(argv=None):
             f"npsrcnn: internal error: {type(e).__name__}: {e} (set NPSRCNN_DEBUG=1 for the traceback)", file=sys.stderr
         )
         return 70
+
+
+def _end_compile_notice():
+    """How many kernels the run compiled, if the cpu backend ran and compiled any."""
+    cpu = sys.modules.get("npsrcnn.backends.cpu")
+    if cpu is not None:
+        cpu.finish_notice()
 
 
 def _interrupt(signum, frame):

@@ -1,5 +1,6 @@
 """Shared test helpers: real images, a Keras twin of an npsrcnn model (TensorFlow is the reference), the CLI."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -61,11 +62,16 @@ def small_model(padding=None, seed=0):
     return SRCNN.build("9-3-5", (8, 4), padding=padding, seed=seed)
 
 
-def run_cli(*args, cwd=None):
-    """Run the installed ``npsrcnn`` console command; returns the CompletedProcess."""
+def run_cli(*args, cwd=None, env=None):
+    """Run the installed ``npsrcnn`` console command; returns the CompletedProcess. The notice that
+    kernels are compiling is off (``NPSRCNN_QUIET``) unless ``env`` turns it on: whether a command
+    compiles depends on which tests ran before it, and the tests read stderr line by line."""
     script = Path(sys.executable).with_name("npsrcnn")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "npsrcnn.cli"]
-    return subprocess.run(command + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=600)
+    env = {**os.environ, "NPSRCNN_QUIET": "1", **(env or {})}
+    return subprocess.run(
+        command + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=600, env=env
+    )
 
 
 def assert_one_line_error(result, *fragments):
@@ -81,8 +87,6 @@ def assert_one_line_error(result, *fragments):
 def dataset_dir(name):
     """A benchmark set from ``$NPSRCNN_DATA`` (default ``../shared/datasets`` beside the checkout);
     the test is skipped, with the reason, where the sets are not there."""
-    import os
-
     root = Path(os.environ.get("NPSRCNN_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
     if not (root / name).is_dir():
         message = f"dataset {name} not found under {root} (set NPSRCNN_DATA)"

@@ -315,3 +315,31 @@ def test_progress_bars_on_a_terminal(workdir):
     assert process.wait(timeout=60) == 0
     text = output.decode(errors="replace")
     assert "2/2 [" in text and "file/s]" in text and "/20 [" in text and "tile/s]" in text  # 60x70 x2: 4x5 tiles
+
+
+@pytest.mark.slow
+def test_the_first_run_says_it_compiles_and_warmup_compiles_ahead(workdir, tmp_path):
+    """With an empty numba cache, ``npsrcnn warmup`` says it compiles and how many kernels; a run
+    after it compiles nothing and so says nothing."""
+    env = {"NPSRCNN_QUIET": "0", "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    warm = run_cli("warmup", "--backend", "cpu", env=env)
+    assert warm.returncode == 0, warm.stderr
+    lines = warm.stderr.strip().splitlines()
+    assert lines[0] == "npsrcnn: compiling the cpu kernels for this machine, once; later runs load them"
+    assert lines[-1].startswith("npsrcnn: compiled ") and " kernels in " in lines[-1]
+    assert int(lines[-1].split()[2]) >= 5 and warm.stdout.startswith("kernels ready")
+    run = run_cli(
+        "upscale",
+        "-i",
+        workdir / "in" / "face.png",
+        "-o",
+        workdir / "out",
+        "-s",
+        2,
+        "--model",
+        workdir / "w.h5",
+        "--backend",
+        "cpu",
+        env=env,
+    )
+    assert run.returncode == 0 and "compil" not in run.stderr, run.stderr

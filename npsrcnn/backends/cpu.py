@@ -1,6 +1,17 @@
-"""The cpu backend: the njit kernels, each op's version picked by layer shape (``kernels.versions``)."""
+"""The cpu backend: the njit kernels, each op's version picked by layer shape (``kernels.versions``).
+
+numba compiles a kernel the first time it runs on a machine and caches it (``__pycache__`` beside the
+kernel files, or numba's user cache folder where the package cannot be written); ``npsrcnn warmup``
+does it ahead of time. The command line says on stderr when it starts compiling and, at the end, how
+many kernels in how long (``NPSRCNN_QUIET=1`` silences it).
+"""
+
+import os
+import sys
+import time
 
 import numpy as np
+from numba.core import event
 
 from npsrcnn.kernels import (
     conv2d_cpu,
@@ -12,6 +23,47 @@ from npsrcnn.kernels import (
     threads,
 )
 from npsrcnn.kernels.versions import pick
+
+
+class _CompileNotice(event.Listener):
+    """Says on stderr when numba starts compiling the kernels, and how many it compiled in how long."""
+
+    def __init__(self, stream):
+        self.stream, self.started, self.depth, self.compiled = stream, None, 0, 0
+
+    def on_start(self, ev):
+        if self.started is None:
+            self.started = time.monotonic()
+            print("npsrcnn: compiling the cpu kernels for this machine, once; later runs load them", file=self.stream)
+        self.depth += 1
+
+    def on_end(self, ev):
+        self.depth -= 1
+        self.compiled += self.depth == 0  # a kernel, with the helpers it pulled in
+
+    def close(self):
+        if self.started is not None:
+            seconds = time.monotonic() - self.started
+            print(f"npsrcnn: compiled {self.compiled} kernels in {seconds:.0f} s", file=self.stream)
+            self.started, self.compiled = None, 0
+
+
+_notice = None
+
+
+def announce_compiling(stream=None):
+    """From now on, say when kernels compile (once per process; ``finish_notice`` adds the count)."""
+    global _notice
+    if _notice is None and os.environ.get("NPSRCNN_QUIET") != "1":
+        _notice = _CompileNotice(stream or sys.stderr)
+        event.register("numba:compile", _notice)
+    return _notice
+
+
+def finish_notice():
+    """How many kernels compiled since the notice began, if any did."""
+    if _notice is not None:
+        _notice.close()
 
 
 def layer_forward(x, layer, border=None):
