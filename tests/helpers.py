@@ -1,10 +1,12 @@
 """Shared test helpers: real images, a Keras twin of an npsrcnn model (TensorFlow is the reference), the CLI."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import skimage.color
@@ -120,3 +122,38 @@ def tf_loss_and_grads(model, x, y, dtype, loss="mse"):
         value = tf.reduce_mean(squares) if loss == "mse" else tf.reduce_sum(squares) / (2 * x.shape[0])
     grads = tape.gradient(value, [v for pair in variables for v in pair])
     return float(value), [(grads[2 * i].numpy(), grads[2 * i + 1].numpy()) for i in range(len(variables))]
+
+
+def write_keras1_weights(path, layers, group=None):
+    """Keras 1 save_weights layout: datasets named <layer>_W:0 / <layer>_b:0 directly in each layer group."""
+    with h5py.File(path, "w") as f:
+        root = f if group is None else f.create_group(group)
+        names = [f"convolution2d_{i}" for i in range(1, len(layers) + 1)]
+        root.attrs["layer_names"] = np.array([n.encode() for n in names])
+        for name, layer in zip(names, layers):
+            g = root.create_group(name)
+            g.attrs["weight_names"] = np.array([f"{name}_W:0".encode(), f"{name}_b:0".encode()])
+            g[f"{name}_W:0"] = layer.kernel
+            g[f"{name}_b:0"] = layer.bias
+        if group is not None:  # a Keras 1 full model: Sequential config is a plain list of layers
+            f.attrs["model_config"] = json.dumps(
+                {
+                    "class_name": "Sequential",
+                    "config": [
+                        {
+                            "class_name": "Convolution2D",
+                            "config": {
+                                "name": name,
+                                "nb_filter": int(layer.kernel.shape[3]),
+                                "nb_row": int(layer.kernel.shape[0]),
+                                "nb_col": int(layer.kernel.shape[1]),
+                                "border_mode": layer.padding,
+                                "activation": layer.activation,
+                                "subsample": [1, 1],
+                                "dim_ordering": "tf",
+                            },
+                        }
+                        for name, layer in zip(names, layers)
+                    ],
+                }
+            ).encode()

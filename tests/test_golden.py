@@ -1,33 +1,21 @@
 """predict keeps its outputs across rewrites of the core: Set5's butterfly shrunk x2, restored with the
 shipped x2 weights and with the same weights in a Keras 1 weights-only file, untiled and in tiles.
 
-``data/predict_golden.npz`` holds what ``predict`` gave before the core was restructured (commit
-7210d9e, ``data/make_predict_golden.py``), when it always enlarged with OpenCV's bicubic; since
+``data/predict_golden.npz`` holds what ``predict`` gave before the core was restructured (at commit
+7210d9e, by the script ``tests/data/make_predict_golden.py`` of commit a888953: the same calls as
+below, with ``weights=`` for ``model=``), when it always enlarged with OpenCV's bicubic; since
 issue 16 it enlarges with the resampler each network was trained on, so the test asks for OpenCV's.
 Allowed: float32 rounding that flips a value by one level, in at most 1e-4 of the values; nothing else.
 """
 
-import h5py
 import numpy as np
 import pytest
 
 import npsrcnn
-from helpers import dataset_dir
+from helpers import dataset_dir, write_keras1_weights
 
 GOLDEN = np.load(__import__("pathlib").Path(__file__).parent / "data" / "predict_golden.npz")
 TILES = {"auto": None, "0": 0, "37": 37}
-
-
-def _write_keras1_weights(path, model):
-    """The tutorials' Keras 1 ``save_weights`` layout: no architecture, so valid-same-valid paddings."""
-    with h5py.File(path, "w") as f:
-        names = [f"convolution2d_{i}" for i in range(1, len(model.layers) + 1)]
-        f.attrs["layer_names"] = np.array([n.encode() for n in names])
-        for name, layer in zip(names, model.layers):
-            group = f.create_group(name)
-            group.attrs["weight_names"] = np.array([f"{name}_W:0".encode(), f"{name}_b:0".encode()])
-            group[f"{name}_W:0"] = layer.kernel
-            group[f"{name}_b:0"] = layer.bias
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +29,7 @@ def test_predict_gives_the_saved_output(butterfly_small, tmp_path, source, tile)
     model = None
     if source == "keras1":
         model = tmp_path / "keras1_x2.h5"
-        _write_keras1_weights(model, npsrcnn.SRCNN.from_file(npsrcnn.shipped_weights(2)))
+        write_keras1_weights(model, npsrcnn.SRCNN.from_file(npsrcnn.shipped_weights(2)).layers)
     got = npsrcnn.predict(butterfly_small, scale=2, model=model, tile=TILES[tile], resampler="opencv")
     expected = GOLDEN[f"{source}_tile{tile}"]
     assert got.shape == expected.shape == (256, 256, 3) and got.dtype == expected.dtype

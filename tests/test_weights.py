@@ -9,7 +9,6 @@ Kinds and how each test file is made:
   Keras 3 .keras      keras.Model.save("m.keras")
 """
 
-import json
 import zipfile
 from types import SimpleNamespace
 
@@ -18,45 +17,10 @@ import numpy as np
 import pytest
 
 import npsrcnn
-from helpers import assert_one_line_error, keras_twin, real_luma, run_cli, small_model
+from helpers import assert_one_line_error, keras_twin, real_luma, run_cli, small_model, write_keras1_weights
 from npsrcnn import SRCNN, NpsrcnnError
 
 TUTORIAL = ("9-3-5", (128, 64))  # valid-same-valid, the tutorials' 3051crop_weight_200.h5
-
-
-def _write_keras1_weights(path, layers, group=None):
-    """Keras 1 save_weights layout: datasets named <layer>_W:0 / <layer>_b:0 directly in each layer group."""
-    with h5py.File(path, "w") as f:
-        root = f if group is None else f.create_group(group)
-        names = [f"convolution2d_{i}" for i in range(1, len(layers) + 1)]
-        root.attrs["layer_names"] = np.array([n.encode() for n in names])
-        for name, layer in zip(names, layers):
-            g = root.create_group(name)
-            g.attrs["weight_names"] = np.array([f"{name}_W:0".encode(), f"{name}_b:0".encode()])
-            g[f"{name}_W:0"] = layer.kernel
-            g[f"{name}_b:0"] = layer.bias
-        if group is not None:  # a Keras 1 full model: Sequential config is a plain list of layers
-            f.attrs["model_config"] = json.dumps(
-                {
-                    "class_name": "Sequential",
-                    "config": [
-                        {
-                            "class_name": "Convolution2D",
-                            "config": {
-                                "name": name,
-                                "nb_filter": int(layer.kernel.shape[3]),
-                                "nb_row": int(layer.kernel.shape[0]),
-                                "nb_col": int(layer.kernel.shape[1]),
-                                "border_mode": layer.padding,
-                                "activation": layer.activation,
-                                "subsample": [1, 1],
-                                "dim_ordering": "tf",
-                            },
-                        }
-                        for name, layer in zip(names, layers)
-                    ],
-                }
-            ).encode()
 
 
 def _write_keras2_weights(path, model):
@@ -81,7 +45,7 @@ def test_keras1_tutorial_weights_file(tmp_path, keras):
     """The tutorials' 3051crop_weight_200.h5 layout: weights only, so the tutorials' paddings apply."""
     model = SRCNN.build(*TUTORIAL, seed=1)
     path = tmp_path / "3051crop_weight_200.h5"
-    _write_keras1_weights(path, model.layers)
+    write_keras1_weights(path, model.layers)
     loaded = SRCNN.from_file(path)
     assert [l.padding for l in loaded.layers] == ["valid", "same", "valid"]
     assert [l.kernel.shape for l in loaded.layers] == [(9, 9, 1, 128), (3, 3, 128, 64), (5, 5, 64, 1)]
@@ -98,7 +62,7 @@ def test_keras1_tutorial_weights_file(tmp_path, keras):
 def test_keras1_full_model_takes_paddings_from_its_config(tmp_path, keras):
     model = small_model("same", seed=2)
     path = tmp_path / "keras1_model.h5"
-    _write_keras1_weights(path, model.layers, group="model_weights")
+    write_keras1_weights(path, model.layers, group="model_weights")
     loaded = SRCNN.from_file(path)
     assert [l.padding for l in loaded.layers] == ["same"] * 3
     _assert_same_as_keras(loaded, model)
@@ -188,7 +152,7 @@ def test_a_record_that_makes_no_sense_is_an_error_naming_the_file(tmp_path, attr
 def test_files_without_a_record_say_so(tmp_path):
     """Foreign files (here Keras 1 weights) carry no record: predict then uses the paper's resampler."""
     path = tmp_path / "keras1.h5"
-    _write_keras1_weights(path, small_model().layers)
+    write_keras1_weights(path, small_model().layers)
     loaded = SRCNN.from_file(path)
     assert (loaded.resampler, loaded.scale) == (None, None)
 
@@ -226,14 +190,14 @@ def _nan(tmp_path):
 def _chain(tmp_path):
     path = tmp_path / "chain.h5"
     layers = SRCNN.build("3-3", (4,)).layers[:1] + SRCNN.build("3-3", (5,)).layers[1:]
-    _write_keras1_weights(path, layers)
+    write_keras1_weights(path, layers)
     return path
 
 
 def _theano(tmp_path):
     path = tmp_path / "theano.h5"
     model = SRCNN.build("9-1-5", (8, 4))
-    _write_keras1_weights(
+    write_keras1_weights(
         path, [SimpleNamespace(kernel=l.kernel.transpose(3, 2, 0, 1), bias=l.bias) for l in model.layers]
     )
     return path
