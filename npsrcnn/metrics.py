@@ -6,7 +6,6 @@ MATLAB's ``rgb2ycbcr`` (unrounded), as SR papers and BasicSR do.
 """
 
 import numpy as np
-from skimage.metrics import structural_similarity
 
 from npsrcnn.color import luma
 from npsrcnn.errors import NpsrcnnError
@@ -46,6 +45,8 @@ def ssim(img1, img2, crop_border=0, y_channel=False, data_range=None):
     scikit-image computes it; the settings are the paper's (and BasicSR's), not scikit-image's
     defaults (a 7x7 uniform window), which give different numbers.
     """
+    from skimage.metrics import structural_similarity  # scipy.ndimage under it: a third of `import npsrcnn`
+
     a, b, data_range = _prepare(img1, img2, crop_border, y_channel, data_range)
     return float(
         structural_similarity(

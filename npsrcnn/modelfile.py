@@ -38,7 +38,6 @@ from typing import NamedTuple
 
 import h5py
 import numpy as np
-import scipy.io
 
 from npsrcnn.atomic import atomic_write
 from npsrcnn.errors import NpsrcnnError
@@ -236,6 +235,8 @@ def _read_authors_mat(path, padding):
 
 def _load_mat(path):
     """MATLAB v5 files through scipy; v7.3 files are HDF5, whose arrays h5py returns axis-reversed."""
+    import scipy.io  # scipy.sparse under it: 0.15 s of every start, for a file kind few read
+
     try:
         return {k: np.asarray(v, dtype=np.float64) for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
     except NotImplementedError:  # scipy's word for "this is v7.3, use HDF5"
