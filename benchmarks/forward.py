@@ -130,12 +130,12 @@ def check_outputs(outputs, reference, tolerance=1e-4):
 def layer_times(model, x, repeat):
     """The cpu backend's layers one by one on their real inputs -> ``[(layer, seconds, flops)]``."""
     ops = backends.get("cpu")
-    inputs = [x, *list(model.layer_outputs(x, ops))[:-1]]
+    outputs = list(model.layer_outputs(x, ops))
     rows = []
-    for layer, inp in zip(model.layers, inputs):
-        seconds = best_ms(lambda: ops.layer_forward(inp, layer), repeat) / 1e3
+    for layer, inp, out in zip(model.layers, [x, *outputs[:-1]], outputs):
+        seconds = best_ms(lambda: ops.layer_forward(inp, layer, layer.padding), repeat) / 1e3
         kh, kw, c_in, c_out = layer.kernel.shape
-        out_h, out_w = ops.layer_forward(inp, layer).shape[1:3]
+        out_h, out_w = out.shape[1:3]
         rows.append((layer, seconds, 2 * out_h * out_w * kh * kw * c_in * c_out))
     return rows
 

@@ -27,7 +27,8 @@ def forward_peers(model, threads):
     return peers
 
 
-def _tensorflow(model, threads):
+def keras_twin(model):
+    """The model as a Keras Sequential of Conv2D layers, same weights (valid and same paddings)."""
     import keras
 
     twin = keras.Sequential(
@@ -38,6 +39,11 @@ def _tensorflow(model, threads):
         ]
     )
     twin.set_weights([a for l in model.layers for a in (l.kernel, l.bias)])
+    return twin
+
+
+def _tensorflow(model, threads):
+    twin = keras_twin(model)
     return lambda x: twin(x, training=False).numpy()
 
 

@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 from forward import blas_kernels, race, ratio, save_json, say
-from peers import torch_layers
+from peers import keras_twin, torch_layers
 
 from npsrcnn import SRCNN
 from npsrcnn.kernels.threads import set_threads
@@ -44,14 +44,7 @@ def keras_epoch(model, x, y, batch):
     """``fit`` for one epoch of the same batches per call (Keras' own loop, as users train)."""
     import keras
 
-    twin = keras.Sequential(
-        [keras.Input((None, None, 1))]
-        + [
-            keras.layers.Conv2D(l.kernel.shape[3], l.kernel.shape[:2], padding=l.padding, activation=l.activation)
-            for l in model.layers
-        ]
-    )
-    twin.set_weights([a for l in model.layers for a in (l.kernel, l.bias)])
+    twin = keras_twin(model)
     twin.compile(optimizer=keras.optimizers.Adam(3e-4), loss="mse")
     return lambda: twin.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
 

@@ -253,9 +253,17 @@ class SRCNN:
     def layer_outputs(self, batch, ops, borders=None):
         """The one forward loop: ``(N, H, W, C)`` -> each layer's ``(N, H_k, W_k, C_k)`` output in turn,
         left where the backend ``ops`` (``npsrcnn.backends.get(name)``) keeps it (on cuda, the device)."""
-        for layer, layer_border in zip(self.layers, borders or [None] * len(self.layers)):
-            batch = ops.layer_forward(batch, layer, layer_border)
+        for layer, padding in zip(self.layers, self._paddings(borders)):
+            batch = ops.layer_forward(batch, layer, padding)
             yield batch
+
+    def _paddings(self, borders):
+        """Each layer's padding: its own mode, or the ``Border`` given for it (None keeps its own)."""
+        if borders is None:
+            return [layer.padding for layer in self.layers]
+        if len(borders) != len(self.layers):
+            raise NpsrcnnError(f"{len(borders)} borders given for {len(self.layers)} layers")
+        return [layer.padding if b is None else b for layer, b in zip(self.layers, borders)]
 
     def loss_and_grads(self, x, y, backend="numpy", loss="mse"):
         """The loss of a batch and its gradient for every layer: ``x (N, H, W, C)``, ``y`` shaped like
@@ -273,14 +281,14 @@ class SRCNN:
         not fire) is passed along as a gate, so a backend can apply it as it writes the input
         gradient. The first layer's input gradient is never computed.
         """
+        if loss not in LOSSES:
+            raise NpsrcnnError(f"loss {loss!r} is not one of {', '.join(LOSSES)}")
         ops = backends.get(backend)
         batch = self._as_batch(np.asarray(x))
         activations = [batch, *self.layer_outputs(batch, ops)]
         y = np.asarray(y)
         if y.shape != activations[-1].shape:
             raise NpsrcnnError(f"target has shape {y.shape}; the network's output is {activations[-1].shape}")
-        if loss not in LOSSES:
-            raise NpsrcnnError(f"loss {loss!r} is not one of {', '.join(LOSSES)}")
         mse, grad = ops.mse(activations[-1], y.astype(activations[-1].dtype))
         if self.layers[-1].activation == "relu":  # the only ReLU backward no layer above has applied
             grad = ops.relu_backward(activations[-1], grad)
@@ -303,12 +311,10 @@ class SRCNN:
             x = x[None, :, :, None]
         elif x.ndim != 4 or x.shape[3] != self.channels:
             raise NpsrcnnError(f"forward takes (H, W) or (N, H, W, {self.channels}) input, got shape {x.shape}")
-        if borders is not None and len(borders) != len(self.layers):
-            raise NpsrcnnError(f"{len(borders)} borders given for {len(self.layers)} layers")
         h, w = x.shape[1:3]
-        for layer, layer_border in zip(self.layers, borders or [None] * len(self.layers)):
+        for layer, padding in zip(self.layers, self._paddings(borders)):
             kh, kw = layer.kernel.shape[:2]
-            b = border(layer.padding if layer_border is None else layer_border, kh, kw)
+            b = border(padding, kh, kw)
             h, w = h + b.top + b.bottom - kh + 1, w + b.left + b.right - kw + 1
         if h < 1 or w < 1:
             top, bottom, left, right = self.shrink

@@ -1,9 +1,10 @@
 """Where SRCNN's layers run: one module per device, each behind the same small interface.
 
-    layer_forward(x (N, H, W, C_in), layer, border=None)   -> (N, H', W', C_out), activation applied;
-                                                              ``border`` (a ``reference.Border``)
-                                                              replaces the layer's own padding: a
-                                                              tile pads only at the image's edge
+    layer_forward(x (N, H, W, C_in), layer, padding)       -> (N, H', W', C_out), activation applied;
+                                                              ``padding``: the layer's own mode, or
+                                                              the ``reference.Border`` the model
+                                                              gives it (a tile pads only at the
+                                                              image's edge)
     layer_backward(x, layer, dout (N, H', W', C_out), need_dx, gate)
                                                            -> (dx or None, dkernel, dbias), where
                                                               gate (None, or shaped like x) zeroes

@@ -66,9 +66,8 @@ def finish_notice():
         _notice.close()
 
 
-def layer_forward(x, layer, border=None):
+def layer_forward(x, layer, padding):
     threads.keep_freed_memory()
-    padding = layer.padding if border is None else border
     return conv2d_cpu.conv2d(
         x, layer.kernel, layer.bias, padding, layer.activation == "relu", pick("cpu", "conv2d", layer.kernel.shape)
     )

@@ -7,8 +7,7 @@ from npsrcnn.kernels.cuda_support import as_device, cached_on_device, to_host
 from npsrcnn.kernels.versions import pick
 
 
-def layer_forward(x, layer, border=None):
-    padding = layer.padding if border is None else border
+def layer_forward(x, layer, padding):
     return conv2d_cuda.conv2d_device(
         as_device(x),
         cached_on_device(layer.kernel),

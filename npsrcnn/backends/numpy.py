@@ -5,8 +5,7 @@ import numpy as np
 from npsrcnn import reference
 
 
-def layer_forward(x, layer, border=None):
-    padding = layer.padding if border is None else border
+def layer_forward(x, layer, padding):
     y = reference.conv2d(x, layer.kernel.astype(x.dtype), layer.bias.astype(x.dtype), padding)
     return reference.relu(y) if layer.activation == "relu" else y
 
