@@ -13,8 +13,8 @@ Versions (``python -m npsrcnn.kernels.conv2d_cpu --list``):
         reconstruction layer. Measured ~7 GFLOP/s: LLVM does not vectorise this reduction here, even
         with fastmath; kept as the lesson that led to v7
     v4  Winograd F(m×m, r×r) for square kernels (``winograd_cpu``), m fitted to the map with α = m+r-1
-        ≤ 8 (5 for the 25×25 maps of training patches, 6 for large 3×3 layers, 4 for 5×5): 2.25-4×
-        (3×3) to 6.25× (5×5) fewer multiplications; padding read in place, no padded copy
+        ≤ 8 (``winograd_cpu.tile_size``: 6 for large 3×3 layers, 5 for 3×3 on 25×25 training maps, 4
+        for 5×5): 4.59-5.06× (3×3) and 6.25× (5×5) fewer multiplications; padding read in place
     v5  1×1: the layer is one matrix product, cut into row bands for numba's threads
     v6  transposed im2col + GEMM: outᵀ (C_out × pixels) = Kᵀ @ colsᵀ, whose rows are shifted copies of
         input rows (a memcpy, not a gather) and whose long side suits BLAS; for few input channels

@@ -19,7 +19,7 @@ def _cpu_conv2d(kh, kw, cin, cout):
     if cin <= 4:
         return "v8"  # first layer: transposed im2col GEMM, NHWC out
     if kh == kw and 3 <= kh <= 7 and cin >= 8:
-        return "v4"  # Winograd F(4x4, 3x3) / F(4x4, 5x5)
+        return "v4"  # Winograd F(m x m, r x r), m from winograd_cpu.tile_size
     return "v2"
 
 
@@ -31,7 +31,7 @@ def _cpu_conv2d_dkernel(kh, kw, cin, cout):
     if cin <= 4:
         return "v5"  # first layer: transposed im2col
     if kh == kw and 3 <= kh <= 7 and cin >= 8 and cout >= 8:
-        return "v3"  # Winograd F(r x r, 4x4)
+        return "v3"  # Winograd F(r x r, m x m): dout's m x m tiles as filters
     return "v2"
 
 

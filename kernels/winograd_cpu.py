@@ -35,8 +35,10 @@ MAX_ALPHA = 8  # larger tiles save multiplications but amplify float32 rounding 
 
 
 def tile_size(r, out_h, out_w):
-    """The output tile m for an r×r kernel that minimises tiles × α² over the map (α = m + r - 1 ≤ 8):
-    4 for most maps with 3×3 kernels, 5 for the 25×25 maps of 33×33 training patches (no waste)."""
+    """The output tile m for an r×r kernel that minimises tiles × α² over the map (α = m + r - 1 ≤ 8,
+    so m ≤ 9 - r). 3×3 kernels: m = 6 on large maps (m²r²/α² = 5.06× fewer multiplications than
+    direct), 5 on the 25×25 maps of 33×33 training patches (4.59×, no partial tiles). 5×5 kernels:
+    always m = 4 (6.25×)."""
     candidates = range(2, MAX_ALPHA - r + 2)
     return min(candidates, key=lambda m: (-(-out_h // m)) * (-(-out_w // m)) * (m + r - 1) ** 2)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from npsrcnn import backends
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.modelfile import DEFAULT_RESAMPLER, RESAMPLERS
+from npsrcnn.protocol import OPENCV_DEGRADE
 
 
 def cmd_upscale(args):
@@ -197,8 +198,8 @@ def cmd_explain(args):
     result = explain(args.output, image=args.image, crop=args.crop, overwrite=args.overwrite, **_model_options(args))
     scores, (top, left, size) = result["psnr"], result["crop"]
     print(
-        f"{args.image or 'astronaut (scikit-image)'}, bicubic x{args.scale}: PSNR on Y {scores['bicubic']:.2f} dB, "
-        f"SRCNN {scores['srcnn']:.2f} dB; crop {size} px at ({top}, {left})"
+        f"{args.image or 'astronaut (scikit-image)'}, bicubic x{args.scale}: PSNR on Y of the whole image "
+        f"{scores['bicubic']:.2f} dB, SRCNN {scores['srcnn']:.2f} dB; pictures of the {size} px crop at ({top}, {left})"
     )
     print("wrote " + ", ".join(str(f) for f in result["files"]))
 
@@ -336,9 +337,9 @@ def build_parser():
     p.add_argument("--methods", nargs="+", default=["bicubic", "srcnn"], choices=["bicubic", "bilinear", "srcnn"])
     p.add_argument(
         "--degrade",
-        default="bilinear",
+        default=OPENCV_DEGRADE,
         choices=["bilinear", "bicubic"],
-        help="opencv protocol: how SRCNN's input is degraded",
+        help="opencv protocol: how SRCNN's input is degraded (the tutorials': bilinear, as their training pairs)",
     )
     p.add_argument("--figures", metavar="DIR", help="write a comparison per image and a summary plot here")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")

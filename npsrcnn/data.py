@@ -4,7 +4,8 @@ Per image (``matlab`` protocol): the uint8 Y of MATLAB ``rgb2ycbcr``, cropped to
 scale, is the label; its MATLAB-bicubic shrink and re-enlargement is the input. Both are cut into
 33x33 patches every 14 pixels. The labels are kept whole here; the trainer crops each to the
 network's output (21x21 for 9-1-5 or the tutorials' 9-3-5, 17x17 for an all-valid 9-5-5).
-The ``opencv`` protocol degrades the RGB image with OpenCV (bicubic) and takes OpenCV's luma.
+The ``opencv`` protocol degrades the RGB image as the Keras tutorials do (``cv2.resize`` bilinear,
+down and up: ``protocol.OPENCV_DEGRADE``) and takes OpenCV's luma.
 
 Pairs are cached in an HDF5 file keyed by the images and the settings, so a second run starts at once.
 """
@@ -21,14 +22,14 @@ import numpy as np
 from npsrcnn.atomic import atomic_write
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import list_images, modcrop, read_image
-from npsrcnn.protocol import PROTOCOLS, matlab_degrade
+from npsrcnn.protocol import OPENCV_DEGRADE, PROTOCOLS, matlab_degrade
 from npsrcnn.resize import degrade
 
 PATCH, STRIDE = 33, 14
-# the enlargement each protocol's inputs get (MATLAB's imresize, or cv2.resize, both bicubic): the
+# the enlargement each protocol's inputs get (MATLAB's bicubic imresize; cv2.resize bilinear): the
 # network learns to undo that one, so the files the trainer writes record it for predict
-TRAINING_RESAMPLER = {"matlab": "matlab", "opencv": "opencv"}
-CACHE_VERSION = 1
+TRAINING_RESAMPLER = {"matlab": "matlab", "opencv": f"opencv-{OPENCV_DEGRADE}"}
+CACHE_VERSION = 2  # 2: the opencv protocol's pairs are degraded by OPENCV_DEGRADE, not bicubic
 
 
 def luma_planes(img, scale, protocol="matlab"):
@@ -40,7 +41,7 @@ def luma_planes(img, scale, protocol="matlab"):
         raise NpsrcnnError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
     img = modcrop(img, scale)
     luma = lambda rgb: rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)[..., 0]
-    return luma(img), luma(degrade(img, scale, "bicubic")).astype(np.float32) / 255
+    return luma(img), luma(degrade(img, scale, OPENCV_DEGRADE)).astype(np.float32) / 255
 
 
 def cut_patches(plane, size=PATCH, stride=STRIDE):

@@ -12,7 +12,7 @@ from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import list_images, read_image
 from npsrcnn.metrics import mse, psnr, ssim
 from npsrcnn.model import resolve_model
-from npsrcnn.protocol import PROTOCOLS, matlab_protocol, opencv_protocol
+from npsrcnn.protocol import OPENCV_DEGRADE, PROTOCOLS, matlab_protocol, opencv_protocol
 from npsrcnn.viz import side_by_side, summary_bars
 
 METHODS = ("bicubic", "bilinear", "srcnn")
@@ -38,7 +38,7 @@ def evaluate(
     protocol="matlab",
     models=None,
     backend="auto",
-    degrade_method="bilinear",
+    degrade_method=OPENCV_DEGRADE,
     figures=None,
     warn=print,
     resampler=None,

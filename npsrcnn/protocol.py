@@ -5,7 +5,7 @@
     Y of ``rgb2ycbcr`` rounded to uint8 (a gray file as is) -> modcrop -> /255 -> ``imresize`` 1/s
     bicubic -> ``imresize`` s (the method) -> network -> uint8 -> shave s.
 ``opencv`` (the tutorials), per image:
-    RGB -> modcrop -> ``cv2.resize`` down and up (the method; ``degrade`` for SRCNN's input) ->
+    RGB -> modcrop -> ``cv2.resize`` down and up (the method; for SRCNN's input ``OPENCV_DEGRADE``) ->
     network on the luma of ``cv2.cvtColor(..., YCrCb)``, chroma kept -> RGB -> crop the network's border.
 
 Evaluation scores these outputs, the trainer cuts its pairs from ``matlab_degrade`` and validates
@@ -19,6 +19,10 @@ from npsrcnn.color import luma
 from npsrcnn.image import modcrop, shave
 from npsrcnn.predict import model_resampler, run_on_luma
 from npsrcnn.resize import degrade, imresize, resize_window
+
+# how the Keras tutorials degrade (cv2.resize's default, INTER_LINEAR, down and up): their networks
+# learned to undo this, their scripts evaluate it, and the opencv protocol's training pairs use it
+OPENCV_DEGRADE = "bilinear"
 
 PROTOCOLS = ("matlab", "opencv")
 
@@ -64,7 +68,7 @@ def matlab_outputs(degraded, scale, methods, model, backend="auto", resampler=No
     return shave(y, scale), {m: shave(to_uint8(out), scale) for m, out in outputs.items()}
 
 
-def opencv_protocol(img, scale, methods, model, backend="auto", degrade_method="bilinear"):
+def opencv_protocol(img, scale, methods, model, backend="auto", degrade_method=OPENCV_DEGRADE):
     """-> ``(ground truth, {method: output})``, uint8 images (RGB or gray) cropped by the network's
     border (or ``scale`` pixels without a network)."""
     img = modcrop(img, scale)

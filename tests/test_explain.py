@@ -87,7 +87,7 @@ def test_explain_command(tmp_path):
     out = tmp_path / "pictures"
     result = run_cli("explain", tmp_path / "face.png", "-o", out, "-s", 2, "--weights", tmp_path / "w.h5")
     assert result.returncode == 0, result.stderr
-    assert "PSNR on Y" in result.stdout and "crop 90 px at (0, 5)" in result.stdout
+    assert "PSNR on Y of the whole image" in result.stdout and "90 px crop at (0, 5)" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == [
         "error.png",
         "filters.png",
