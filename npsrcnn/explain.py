@@ -65,8 +65,8 @@ def output_files(out_dir, model):
 
 def explain(out_dir, image=None, scale=3, model=None, backend="auto", crop=None, overwrite=False, resampler=None):
     """Write the pictures for ``image`` (a path or an array; None: the astronaut of scikit-image)
-    into ``out_dir`` -> ``{"files": [...], "psnr": {"bicubic": dB, "srcnn": dB}, "crop": (top, left,
-    size)}``. PSNR is on Y, ``scale`` pixels shaved, over the whole image; the pictures show the
+    into ``out_dir`` -> ``{"files": [...], "psnr": {"bicubic": dB, "srcnn": dB}, "silent": {layer: how
+    many of its units never fire on the image}, "crop": (top, left, size)}``. PSNR is on Y, ``scale`` pixels shaved, over the whole image; the pictures show the
     ``crop`` square (default: the astronaut's face, or the centre of another image), the feature
     maps its central half.
 
@@ -91,7 +91,20 @@ def explain(out_dir, image=None, scale=3, model=None, backend="auto", crop=None,
     window = np.s_[top : top + size, left : left + size]
     Path(out_dir).mkdir(parents=True, exist_ok=True)
 
-    filter_grid(model.layers[0].kernel, files[0])
+    # units that never fire on the whole image (its luma with the border the network is given):
+    # framed in red in the filter and feature-map pictures
+    t, b, l, r = model.shrink
+    padded = np.pad(steps["luma"], ((t, b), (l, r)), mode="edge")
+    relu_layers = [k for k, layer in enumerate(model.layers) if layer.activation == "relu"]
+    silent = dict(zip(relu_layers, model.silent(padded[None, :, :, None], backend)))
+    n_filters = model.layers[0].kernel.shape[3]
+    filter_grid(
+        model.layers[0].kernel,
+        files[0],
+        silent=silent.get(0),
+        title=f"layer 1: {n_filters} filters"
+        + (f"; red: {int(silent[0].sum())} never fire on this image" if 0 in silent else ""),
+    )
     original, degraded, recombined = steps["original"], steps["degraded"], steps["recombined"]
     panels = [
         ("original", original[window]),
@@ -121,8 +134,6 @@ def explain(out_dir, image=None, scale=3, model=None, backend="auto", crop=None,
 
     # the feature maps of the crop's central half (64 maps of 128x128 would make a 1000-pixel
     # picture), with the border run_on_luma gives the network, so they line up with the output
-    t, b, l, r = model.shrink
-    padded = np.pad(steps["luma"], ((t, b), (l, r)), mode="edge")
     y, x, half = top + size // 4, left + size // 4, max(1, size // 2)
     for k, (layer, maps) in enumerate(
         zip(model.layers, model.activations(padded[y : y + half + t + b, x : x + half + l + r], backend)), start=1
@@ -131,10 +142,12 @@ def explain(out_dir, image=None, scale=3, model=None, backend="auto", crop=None,
         feature_maps(
             maps,
             files[2 + k],
+            silent=silent.get(k - 1),
             title=f"layer {k}: {kh}x{kw} conv, {c_in} -> {c_out}, {layer.activation}"
             f" ({maps.shape[0]}x{maps.shape[1]} each)",
         )
-    return {"files": files, "psnr": scores, "crop": (top, left, size)}
+    silent_counts = {k + 1: int(mask.sum()) for k, mask in silent.items()}
+    return {"files": files, "psnr": scores, "crop": (top, left, size), "silent": silent_counts}
 
 
 def _luma255(img):

@@ -236,11 +236,11 @@ class SRCNN:
         outputs = [ops.to_host(out) for out in self.layer_outputs(self._as_batch(x), ops)]
         return [out[0] for out in outputs] if x.ndim == 2 else outputs
 
-    def silent_units(self, x, backend="auto", chunk=256):
-        """``(N, H, W, C)`` patches -> for each ReLU layer, how many of its units never fire on any of
-        them. A unit whose pre-activation is negative on every input gets no gradient, so once dead in
-        training it stays dead, and the network is narrower than its shapes say. Patches go through
-        ``chunk`` at a time (64 maps of 256 33x33 patches are 70 MB)."""
+    def silent(self, x, backend="auto", chunk=256):
+        """``(N, H, W, C)`` patches -> for each ReLU layer, a ``(C_out,)`` bool array: which of its units
+        never fire on any of them. A unit whose pre-activation is negative on every input gets no
+        gradient, so once dead in training it stays dead, and the network is narrower than its shapes
+        say. Patches go through ``chunk`` at a time (64 maps of 256 33x33 patches are 70 MB)."""
         x = np.asarray(x)
         relu = [k for k, layer in enumerate(self.layers) if layer.activation == "relu"]
         fired = [np.zeros(self.layers[k].kernel.shape[3], bool) for k in relu]
@@ -248,7 +248,11 @@ class SRCNN:
             outputs = self.activations(x[start : start + chunk], backend)
             for seen, k in zip(fired, relu):
                 seen |= (outputs[k] > 0).any(axis=(0, 1, 2))
-        return [int((~seen).sum()) for seen in fired]
+        return [~seen for seen in fired]
+
+    def silent_units(self, x, backend="auto", chunk=256):
+        """How many units of each ReLU layer never fire on the patches ``x`` (``silent``)."""
+        return [int(mask.sum()) for mask in self.silent(x, backend, chunk)]
 
     def layer_outputs(self, batch, ops, borders=None):
         """The one forward loop: ``(N, H, W, C)`` -> each layer's ``(N, H_k, W_k, C_k)`` output in turn,

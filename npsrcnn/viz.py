@@ -7,6 +7,7 @@ import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from npsrcnn.atomic import atomic_write
 from npsrcnn.errors import NpsrcnnError
@@ -140,41 +141,50 @@ def _image_axes(fig, image, left, top, zoom, **imshow):
     return ax
 
 
-def _grid_picture(image, path, title, zoom, cmap="gray"):
-    """One mosaic, NaN gaps white, under a title: the filter and feature-map pictures."""
+def _grid_picture(tiles, columns, gap, path, title, zoom, marked=None):
+    """``(n, h, w)`` tiles in [0, 1] as one mosaic, gaps white, under a title: the filter and
+    feature-map pictures. Tiles where ``marked`` (``(n,)`` bool) is true get a red frame."""
+    image = mosaic(tiles, columns, gap)
     h, w = image.shape
     zoom = max(zoom, 256 // w)  # a single small map still makes a picture one can see
     fig = _pixel_figure(max(w * zoom, 8 * len(title)) + 2 * _GAP, h * zoom + _TITLE + _GAP)
-    cmap = matplotlib.colormaps[cmap].with_extremes(bad="white")
-    _image_axes(fig, image, (fig.bbox.width - w * zoom) // 2, _TITLE, zoom, cmap=cmap, vmin=0, vmax=1)
+    cmap = matplotlib.colormaps["gray"].with_extremes(bad="white")
+    ax = _image_axes(fig, image, (fig.bbox.width - w * zoom) // 2, _TITLE, zoom, cmap=cmap, vmin=0, vmax=1)
+    th, tw = np.shape(tiles)[1:]
+    for k in np.flatnonzero(marked if marked is not None else []):
+        r, c = divmod(int(k), columns)
+        corner = (c * (tw + gap) - 0.5, r * (th + gap) - 0.5)
+        ax.add_patch(Rectangle(corner, tw, th, fill=False, edgecolor="red", linewidth=1.5))
     fig.text(0.5, 1 - _TITLE / 2 / fig.bbox.height, title, ha="center", va="center", fontsize=11)
     save_png(fig, path, palette=True)
 
 
-def filter_grid(kernel, path, columns=8, zoom=4, title=None):
+def filter_grid(kernel, path, columns=8, zoom=4, title=None, silent=None):
     """A layer's filters, as the paper's figure of first-layer filters: ``kernel (f, f, 1, n)`` ->
     ``n`` f×f tiles, ``columns`` to a row, each scaled by its own range (gray: its smallest weight
-    black, its largest white). Only one-channel filters (the luma network's first layer) are drawn."""
+    black, its largest white). Only one-channel filters (the luma network's first layer) are drawn.
+    ``silent`` (``(n,)`` bool, ``SRCNN.silent``): units that never fire, framed in red."""
     kernel = np.asarray(kernel)
     if kernel.ndim != 4 or kernel.shape[2] != 1:
         raise NpsrcnnError(f"filter_grid draws one-channel filters (f, f, 1, n); got a kernel {kernel.shape}")
     f1, f2, _, n = kernel.shape
     tiles = normalise_each(kernel[:, :, 0, :].transpose(2, 0, 1))  # (n, f1, f2)
-    _grid_picture(mosaic(tiles, min(columns, n)), path, title or f"layer 1: {n} filters of {f1}x{f2}", zoom)
+    _grid_picture(tiles, min(columns, n), 1, path, title or f"layer 1: {n} filters of {f1}x{f2}", zoom, silent)
 
 
-def feature_maps(maps, path, columns=8, zoom=1, title=None):
+def feature_maps(maps, path, columns=8, zoom=1, title=None, silent=None):
     """A layer's output ``(H, W, C)`` -> ``C`` maps, ``columns`` to a row, each scaled by its own range.
 
     Dark is little response and white the map's strongest; a map black everywhere is a filter that
-    never fired on this image (a "dead" ReLU).
+    never fired on this image (a "dead" ReLU); ``silent`` (``(C,)`` bool) frames the units that
+    never fire on the whole image in red.
     """
     maps = np.asarray(maps)
     if maps.ndim != 3:
         raise NpsrcnnError(f"feature_maps takes one layer's output (H, W, C); got shape {maps.shape}")
     h, w, c = maps.shape
     tiles = normalise_each(maps.transpose(2, 0, 1))  # (c, h, w)
-    _grid_picture(mosaic(tiles, min(columns, c), gap=2), path, title or f"{c} feature maps of {h}x{w}", zoom)
+    _grid_picture(tiles, min(columns, c), 2, path, title or f"{c} feature maps of {h}x{w}", zoom, silent)
 
 
 def image_row(panels, path, zoom=2, title=None, cmap="gray", vmax=None, colorbar=None):

@@ -37,6 +37,10 @@ def test_explain_scores_and_map_sizes_of_the_shipped_x3(tmp_path):
     result = explain(tmp_path, scale=3, model=shipped_weights(3), backend="cpu")
     assert round(result["psnr"]["bicubic"], 2) == bicubic
     assert round(result["psnr"]["srcnn"], 2) == srcnn
+    first, second = (
+        int(v) for v in quoted(r"shipped x3 weights (\d+) of the 64 first-layer units and (\d+) of the 32")
+    )
+    assert result["silent"] == {1: first, 2: second}
     side, hidden, out = (
         int(v) for v in quoted(r"central (\d+)×\d+ output pixels.*?maps are (\d+)×\d+ and the output is (\d+)×\d+")
     )

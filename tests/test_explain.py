@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import skimage.data
+import skimage.io
 
 from helpers import assert_one_line_error, run_cli, small_model
 from npsrcnn import SRCNN, NpsrcnnError, predict, psnr, read_image, shipped_scales, write_image
@@ -109,3 +110,20 @@ def test_explain_without_weights_is_one_line_naming_them(tmp_path):
     assert result.returncode == 1
     assert_one_line_error(result, f"no shipped weights for x{scale}", "--model")
     assert not (tmp_path / "pictures").exists()
+
+
+def test_silent_units_are_framed_in_red(tmp_path):
+    """The filters whose units never fire get a red frame, and only they: the red pixels of the
+    picture lie over exactly the marked tiles' cells of the mosaic."""
+    kernel = np.random.default_rng(0).normal(size=(5, 5, 1, 6))
+    silent = np.array([False, True, False, False, False, True])
+    filter_grid(kernel, tmp_path / "plain.png", columns=3)
+    filter_grid(kernel, tmp_path / "marked.png", columns=3, silent=silent)
+    plain, marked = (skimage.io.imread(tmp_path / name)[..., :3].astype(int) for name in ("plain.png", "marked.png"))
+    red = lambda img: (img[..., 0] > 180) & (img[..., 1] < 80) & (img[..., 2] < 80)
+    assert not red(plain).any()
+    rows, cols = np.nonzero(red(marked))
+    # two framed tiles: (row 0, column 1) and (row 1, column 2) of a 2 x 3 mosaic
+    middle_row = (rows.min() + rows.max()) / 2
+    top_cols, bottom_cols = cols[rows < middle_row], cols[rows > middle_row]
+    assert top_cols.size and bottom_cols.size and top_cols.max() < bottom_cols.min()
