@@ -6,11 +6,13 @@
 # and one redraws the pictures of docs/how-srcnn-works.md (shipped x3 weights, or WEIGHTS=FILE)
 # and the README's demo figure (always the shipped x3):
 #   make docs-images [WEIGHTS=runs/x3/best.h5]
+# and one writes the walkthrough as a notebook, docs/how-srcnn-works.ipynb:
+#   make notebook
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test docs-images clean
+.PHONY: demo test docs-images notebook clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +36,10 @@ test: $(VENV)/.test
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+# the walkthrough as a Jupyter notebook, generated from its Markdown (jupytext comes with the test extra)
+notebook: $(VENV)/.test
+	$(BIN)/python docs/notebook.py
 
 docs-images: $(VENV)/.runtime
 	$(BIN)/npsrcnn explain -o docs/img -s 3 --overwrite $(if $(WEIGHTS),--model $(WEIGHTS))
