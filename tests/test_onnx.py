@@ -138,10 +138,10 @@ def test_a_pytorch_style_graph_reads_back_as_onnxruntime_runs_it(tmp_path, arch,
     assert np.abs(got - expected).max() <= 1e-5
 
 
-def _tf2onnx_style(model, auto_pad):
-    """A Keras model as tf2onnx converts it: NHWC input, a Transpose to NCHW, Conv with ``auto_pad``,
-    Relu, a Transpose back and an Identity to the output; weights as initializers, one passed
-    through an Identity (as tf2onnx does for shared reads)."""
+def _tf2onnx_style(model):
+    """A Keras model as tf2onnx converts it: NHWC input, a Transpose to NCHW, Conv with ``auto_pad``
+    SAME_UPPER or VALID, Relu, a Transpose back and an Identity to the output; each kernel an
+    initializer read through an Identity node."""
     nodes = [helper.make_node("Transpose", ["input_1"], ["nchw"], perm=[0, 3, 1, 2])]
     initializers, current = [], "nchw"
     for i, layer in enumerate(model.layers):
@@ -152,7 +152,7 @@ def _tf2onnx_style(model, auto_pad):
         ]
         nodes.append(helper.make_node("Identity", [w + "raw"], [w]))
         pad = "SAME_UPPER" if layer.padding == "same" else "VALID"
-        nodes.append(helper.make_node("Conv", [current, w, b], [f"conv{i}"], auto_pad=pad if auto_pad else "NOTSET"))
+        nodes.append(helper.make_node("Conv", [current, w, b], [f"conv{i}"], auto_pad=pad))
         current = f"conv{i}"
         if layer.activation == "relu":
             nodes.append(helper.make_node("Relu", [current], [f"relu{i}"]))
@@ -175,7 +175,7 @@ def _tf2onnx_style(model, auto_pad):
 def test_a_tf2onnx_style_graph_in_nhwc_reads_back_as_onnxruntime_runs_it(tmp_path, padding):
     model = SRCNN.build("9-3-5", (16, 8), padding=padding, seed=12)
     path = tmp_path / "keras.onnx"
-    onnx.save(_tf2onnx_style(model, auto_pad=True), path)
+    onnx.save(_tf2onnx_style(model), path)
     x = np.stack([real_luma(33, 35), real_luma(33, 35, top=300)])[..., None]  # NHWC, as the graph takes it
     expected = _ort(str(path), x)
     loaded = SRCNN.from_file(path)
