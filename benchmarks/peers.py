@@ -7,8 +7,11 @@ left out (``pip install -e '.[bench]'`` installs them).
 network's output ``(N, H', W', 1)`` float32, exactly what ``model.forward(x)`` returns.
 """
 
+import importlib
+
 import numpy as np
 
+from npsrcnn import onnxfile
 from npsrcnn.reference import border
 
 
@@ -83,42 +86,10 @@ def _pytorch(model, threads):
 
 
 def onnx_graph(model):
-    """The model as an ONNX ``ModelProto``: Conv (+ Relu) nodes, NCHW, a dynamic height and width;
-    replicate padding through a ``Pad`` node in edge mode."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    nodes, initializers, current = [], [], "luma"
-    for i, layer in enumerate(model.layers):
-        kh, kw = layer.kernel.shape[:2]
-        b = border(layer.padding, kh, kw)
-        pads = [b.top, b.left, b.bottom, b.right]
-        if b.replicate:
-            initializers.append(
-                numpy_helper.from_array(np.array([0, 0, b.top, b.left, 0, 0, b.bottom, b.right]), f"pads{i}")
-            )
-            nodes.append(helper.make_node("Pad", [current, f"pads{i}"], [f"padded{i}"], mode="edge"))
-            current, pads = f"padded{i}", [0, 0, 0, 0]
-        initializers += [
-            numpy_helper.from_array(np.ascontiguousarray(layer.kernel.transpose(3, 2, 0, 1)), f"w{i}"),
-            numpy_helper.from_array(layer.bias, f"b{i}"),
-        ]
-        out = f"conv{i}"
-        nodes.append(helper.make_node("Conv", [current, f"w{i}", f"b{i}"], [out], kernel_shape=[kh, kw], pads=pads))
-        if layer.activation == "relu":
-            nodes.append(helper.make_node("Relu", [out], [f"relu{i}"]))
-            out = f"relu{i}"
-        current = out
-    graph = helper.make_graph(
-        nodes,
-        "srcnn",
-        [helper.make_tensor_value_info("luma", TensorProto.FLOAT, ["N", model.channels, "H", "W"])],
-        [helper.make_tensor_value_info(current, TensorProto.FLOAT, ["N", model.layers[-1].kernel.shape[3], "h", "w"])],
-        initializers,
-    )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(proto)
-    return proto
+    """The model as an ONNX ``ModelProto``, as ``SRCNN.save("m.onnx")`` writes it (``npsrcnn.onnxfile``):
+    Conv (+ Relu) nodes, NCHW, a dynamic height and width; replicate padding through an edge-mode Pad."""
+    importlib.import_module("onnx")  # without it, an ImportError leaves the ONNX peers out, as a missing runtime does
+    return onnxfile.build(model.layers, {})
 
 
 def _onnxruntime(model, threads):

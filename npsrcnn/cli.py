@@ -109,6 +109,22 @@ def cmd_info(args):
     print(f"  scale {model.scale if model.scale is not None else 'not recorded'}")
 
 
+def cmd_export(args):
+    from npsrcnn.model import resolve_model
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".onnx":
+        raise NpsrcnnError(f"{out}: export writes ONNX; name the file .onnx (SRCNN.save writes Keras .h5)")
+    if out.exists() and not args.overwrite:
+        raise NpsrcnnError(f"{out}: exists (use --overwrite to replace it)")
+    model = resolve_model(args.model, args.scale)
+    try:
+        model.save(out)
+    except OSError as e:
+        raise NpsrcnnError(f"{out}: cannot write there ({e.strerror or e})") from None
+    print(f"{args.model or f'shipped x{args.scale}'} -> {out}: {model.describe()}")
+
+
 def cmd_demo(args):
     _announce_compiling(args)
     from npsrcnn.demo import run_demo
@@ -282,7 +298,7 @@ def build_parser():
         "--weights",
         dest="model",
         metavar="FILE",
-        help="Keras .h5/.weights.h5/.keras or MATLAB .mat model file (default: shipped for the scale)",
+        help="Keras .h5/.weights.h5/.keras, MATLAB .mat or ONNX model file (default: shipped for the scale)",
     )
     p.add_argument("-r", "--recursive", action="store_true", help="also images in subfolders (mirrored in OUT)")
     p.add_argument("--suffix", default="_x{scale}", help="added to each name (default: %(default)s)")
@@ -414,6 +430,19 @@ def build_parser():
     p = sub.add_parser("info", help="print the architecture in a model file")
     p.add_argument("path")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "export",
+        help="write a model as ONNX, for ONNX Runtime, OpenCV's dnn and other runtimes",
+        description="Write a model as an ONNX graph (Conv/Relu chain, NCHW, input (N, 1, H, W)); its metadata "
+        "say what the input is (the luma, enlarged by the model's resampler), the scale and the border it eats.",
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--model", "--weights", dest="model", metavar="FILE", help="model file to convert")
+    source.add_argument("-s", "--scale", type=int, default=3, help="the shipped weights of this scale (default 3)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.onnx")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("warmup", help="compile the kernels for this machine now (the first run is then fast)")
     p.add_argument("--backend", default="auto", choices=["auto", *backends.NAMES], help="whose kernels")

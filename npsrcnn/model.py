@@ -124,8 +124,9 @@ class SRCNN:
 
     @classmethod
     def from_file(cls, path, padding=None):
-        """Read Keras 1/2/3 ``.h5``, ``.weights.h5``, ``.keras`` or the authors' ``.mat``
-        (``npsrcnn.modelfile.read``); ``padding`` overrides the file's. Every error names the file."""
+        """Read Keras 1/2/3 ``.h5``, ``.weights.h5``, ``.keras``, the authors' ``.mat`` or an ``.onnx``
+        Conv/Relu chain (``npsrcnn.modelfile.read``); ``padding`` overrides the file's. Every error
+        names the file."""
         specs, record = modelfile.read(path, padding)  # its errors name the file already
         layers = []
         try:
@@ -139,8 +140,14 @@ class SRCNN:
             raise NpsrcnnError(f"{Path(path)}: {e}") from None
 
     def save(self, path):
-        """Write a full-model Keras ``.h5`` that ``keras.models.load_model`` reads."""
-        modelfile.write_keras_h5(self.layers, path, modelfile.Record(self.resampler, self.scale))
+        """Write ``path`` by its suffix: ``.onnx``, an ONNX graph any ONNX runtime runs (NCHW, input
+        ``(N, C, H, W)``; its metadata say what to feed it); anything else, a full-model Keras ``.h5``
+        that ``keras.models.load_model`` reads. Both keep the resampler and scale."""
+        record = modelfile.Record(self.resampler, self.scale)
+        if Path(path).suffix.lower() == ".onnx":
+            modelfile.write_onnx(self.layers, path, record, self.shrink)
+        else:
+            modelfile.write_keras_h5(self.layers, path, record)
 
     def widened(self, arch):
         """The same network with larger kernels ``arch`` (e.g. 9-5-5 from a 9-1-5): each old kernel sits

@@ -16,12 +16,16 @@ Keras 3 weights    ``layers/<name>/vars/0`` (kernel), ``vars/1`` (bias); no conf
 authors' .mat      ``weights_conv1`` ``(f1*f1, n1)``, ``weights_conv2`` ``(n1, f2*f2, n2)``,
                    ``weights_conv3`` ``(n2, f3*f3)``, ``biases_conv1..3``: the SRCNN authors'
                    released MATLAB models, run with replicate padding on every layer
+.onnx              a chain of Conv (+ Relu) nodes, NCHW, weights ``(c_out, c_in, kh, kw)`` as
+                   initializers or Constant nodes (``npsrcnn.onnxfile``: what npsrcnn writes,
+                   what ``torch.onnx.export`` and tf2onnx write for an SRCNN); needs ``onnx``
 =================  ========================================================================
 
 A full-model ``.h5`` that npsrcnn writes also records, in root attributes Keras ignores, the
 resampler that enlarged the network's training inputs (``npsrcnn_resampler``) and the scale it was
 trained for (``npsrcnn_scale``): a network learns its enlargement, and ``predict`` feeds it the same.
-A file without them gets ``DEFAULT_RESAMPLER``, the paper's.
+A file without them gets ``DEFAULT_RESAMPLER``, the paper's. An ``.onnx`` file npsrcnn writes keeps
+them under the same names in its ``metadata_props``, beside what a runtime needs to feed the graph.
 
 Kernels are ``(kh, kw, c_in, c_out)`` in all the Keras kinds (TensorFlow ordering), which is the
 layout ``npsrcnn.SRCNN`` keeps, so weights are used as stored.
@@ -39,6 +43,7 @@ from typing import NamedTuple
 import h5py
 import numpy as np
 
+from npsrcnn import onnxfile
 from npsrcnn.atomic import atomic_write
 from npsrcnn.errors import NpsrcnnError
 
@@ -100,6 +105,9 @@ def read(path, padding=None):
     try:
         if path.suffix.lower() == ".mat":
             return _read_authors_mat(path, padding), Record()
+        if path.suffix.lower() == ".onnx":
+            entries, specs, metadata = onnxfile.read(path)
+            return _assemble(entries, specs, padding), _read_record(metadata)
         record = Record()
         if zipfile.is_zipfile(path):
             entries, specs = _read_keras_archive(path)
@@ -383,6 +391,40 @@ def write_keras_h5(layers, path, record=Record()):
                 group.attrs["weight_names"] = np.array([f"{name}/kernel:0", f"{name}/bias:0"], dtype="S")
                 group.create_dataset(f"{name}/kernel:0", data=layer.kernel)
                 group.create_dataset(f"{name}/bias:0", data=layer.bias)
+
+
+def write_onnx(layers, path, record=Record(), border=(0, 0, 0, 0)):
+    """Write conv layers (as ``write_keras_h5``) as an ONNX graph (``npsrcnn.onnxfile``), atomically.
+
+    ``metadata_props`` say what the numbers mean, since a runtime sees only a tensor: what the input
+    is (the luma predict feeds the network), which enlargement made it and for which scale
+    (``record``; a key is left out where the record does not say), and ``border``, the pixels
+    ``(top, bottom, left, right)`` the valid layers eat (``SRCNN.shrink``). ``read`` restores the
+    record from the same keys.
+    """
+    top, bottom, left, right = (int(b) for b in border)
+    resampler = record.resampler or f"{DEFAULT_RESAMPLER} (not recorded; the paper's)"
+    metadata = {
+        "npsrcnn_input": (
+            "(N, C, H, W) float32: Y of YCbCr (MATLAB rgb2ycbcr, BT.601 studio swing, white 235/255) in [0, 1], "
+            f"already enlarged to the output size by the resampler {resampler}"
+        ),
+        "npsrcnn_output": (
+            f"(N, C, H - {top + bottom}, W - {left + right}) float32: the restored Y; edge-pad the input by "
+            "npsrcnn_border first to keep its size, clip to [0, 1] after"
+        ),
+        "npsrcnn_border": f"{top} {bottom} {left} {right}",
+        "npsrcnn_resamplers": (
+            "matlab: MATLAB imresize bicubic (a = -0.5); opencv: cv2.resize INTER_CUBIC (a = -0.75); "
+            "matlab-bilinear, opencv-bilinear: their bilinear (npsrcnn.resize_window computes each)"
+        ),
+    }
+    if record.resampler is not None:
+        metadata["npsrcnn_resampler"] = record.resampler
+    if record.scale is not None:
+        metadata["npsrcnn_scale"] = str(record.scale)
+    doc = "SRCNN (Dong et al. 2014) written by npsrcnn; metadata_props npsrcnn_* say what the tensors hold"
+    onnxfile.write(layers, path, metadata, doc)
 
 
 def _looks_channels_first(layers):

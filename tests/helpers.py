@@ -157,3 +157,54 @@ def write_keras1_weights(path, layers, group=None):
                     ],
                 }
             ).encode()
+
+
+def torch_style_onnx(layers, clamp=None, constants=False, conv_attrs=None, tail=()):
+    """An ``onnx.ModelProto`` laid out as ``torch.onnx.export`` (opset 17) writes a PyTorch SRCNN:
+    ``Conv`` with ``pads`` ``k // 2`` (``same``) or none (``valid``), ``Relu``, and, for ``clamp``
+    ``(lo, hi)``, a ``Clip`` whose bounds are ``Constant`` nodes (``torch.clamp``). ``layers`` are
+    npsrcnn ``ConvLayer``s, used only as weight holders: their kernels go in as PyTorch's
+    ``(c_out, c_in, kh, kw)``, as initializers or (``constants``) as ``Constant`` nodes.
+    ``conv_attrs`` ``{layer index: {attribute: value}}`` adds to a Conv; ``tail`` nodes follow the last
+    one (each taking ``"output"`` and giving ``"output"`` renamed in turn)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    nodes, initializers, current = [], [], "input"
+    for i, layer in enumerate(layers, start=1):
+        kh, kw = layer.kernel.shape[:2]
+        half = [kh // 2, kw // 2, kh // 2, kw // 2] if layer.padding == "same" else [0, 0, 0, 0]
+        arrays = {f"conv{i}.weight": layer.kernel.transpose(3, 2, 0, 1), f"conv{i}.bias": layer.bias}
+        for name, array in arrays.items():
+            tensor = numpy_helper.from_array(np.ascontiguousarray(array), name)
+            if constants:
+                nodes.append(helper.make_node("Constant", [], [name], value=tensor))
+            else:
+                initializers.append(tensor)
+        attrs = dict(dilations=[1, 1], group=1, kernel_shape=[kh, kw], pads=half, strides=[1, 1])
+        attrs.update((conv_attrs or {}).get(i - 1, {}))
+        nodes.append(
+            helper.make_node("Conv", [current, *arrays], [f"/conv{i}/Conv_output_0"], f"/conv{i}/Conv", **attrs)
+        )
+        current = f"/conv{i}/Conv_output_0"
+        if layer.activation == "relu":
+            nodes.append(helper.make_node("Relu", [current], [f"/relu{i}/Relu_output_0"], f"/relu{i}/Relu"))
+            current = f"/relu{i}/Relu_output_0"
+    if clamp is not None:
+        for name, value in zip(("min", "max"), clamp):
+            nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.float32(value))))
+        nodes.append(helper.make_node("Clip", [current, "min", "max"], ["clipped"], "/Clip"))
+        current = "clipped"
+    for k, node in enumerate(tail):
+        node.input[0], node.output[0] = current, f"tail{k}"
+        nodes.append(node)
+        current = f"tail{k}"
+    nodes[-1].output[0] = "output"
+    graph = helper.make_graph(
+        nodes,
+        "main_graph",
+        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["batch", 1, "height", "width"])],
+        [helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, ["batch", 1, None, None])],
+        initializers,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="pytorch")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from helpers import assert_one_line_error, run_cli, small_model
+from helpers import assert_one_line_error, run_cli, small_model, torch_style_onnx
 from npsrcnn import write_image
 
 FACE = skimage.data.astronaut()[90:150, 160:230]
@@ -62,7 +62,40 @@ def corpus(tmp_path_factory):
         archive.writestr("model.weights.h5", data)
         archive.writestr("../../outside.txt", "a member that would land outside the folder")
     (root / "a-file").write_text("a file, where a folder should be")
+    _onnx_corpus(root)
     return root
+
+
+def _onnx_corpus(root):
+    """ONNX files gone wrong: cut short, not ONNX at all, weights kept outside the model's folder,
+    and graphs that are not an SRCNN chain."""
+    import onnx
+    from onnx import helper
+
+    layers = small_model("same").layers
+    small_model().save(root / "good.onnx")
+    data = (root / "good.onnx").read_bytes()
+    (root / "truncated.onnx").write_bytes(data[: len(data) // 2])
+    (root / "garbage.onnx").write_bytes(bytes(range(256)) * 4)
+    folder = root / "onnx"
+    folder.mkdir()
+    proto = onnx.load(root / "good.onnx")
+    onnx.save_model(proto, folder / "escape.onnx", save_as_external_data=True, location="weights.bin", size_threshold=0)
+    (folder / "weights.bin").rename(root / "weights.bin")  # readable, one folder up: it must not be read
+    proto = onnx.load(folder / "escape.onnx", load_external_data=False)
+    for tensor in proto.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = "../weights.bin"
+    (folder / "escape.onnx").write_bytes(proto.SerializeToString())
+    upsample = helper.make_node("Upsample", ["x", "scales"], ["y"], mode="nearest")
+    onnx.save(torch_style_onnx(layers, tail=[upsample]), root / "upsample.onnx")
+    for name, attrs in (
+        ("grouped", dict(group=2)),
+        ("dilated", dict(dilations=[2, 2])),
+        ("strided", dict(strides=[2, 2])),
+    ):
+        onnx.save(torch_style_onnx(layers, conv_attrs={1: attrs}), root / f"{name}.onnx")
 
 
 IMAGES = [
@@ -81,6 +114,13 @@ WEIGHTS = [
     ("escape.keras", "'../../outside.txt' has an unsafe path"),
     ("missing.h5", "no such weights file"),
     ("vast.h5", "its arrays claim more memory than this machine has"),
+    ("truncated.onnx", "not a readable ONNX model"),
+    ("garbage.onnx", "not a readable ONNX model"),
+    ("onnx/escape.onnx", "keeps its data at '../weights.bin', outside the model's folder; refusing the file"),
+    ("upsample.onnx", "node 5 is Upsample; npsrcnn reads chains of Conv/Relu (SRCNN)"),
+    ("grouped.onnx", "node 2 is Conv with group=2"),
+    ("dilated.onnx", "node 2 is Conv with dilations=[2, 2]"),
+    ("strided.onnx", "node 2 is Conv with strides=[2, 2]"),
 ]
 
 
@@ -113,6 +153,19 @@ def test_unwritable_output_folders(corpus):
         locked = corpus / "locked"
         locked.mkdir(mode=0o555)
         assert_one_line_error(run_cli(*args, locked), "locked", "cannot write there")
+    _assert_nothing_written(corpus)
+
+
+def test_export_refuses_an_unwritable_place_or_an_existing_file(corpus):
+    args = ["export", "--model", corpus / "good.h5", "-o"]
+    assert_one_line_error(run_cli(*args, corpus / "a-file" / "m.onnx"), "a-file/m.onnx", "cannot write there")
+    assert_one_line_error(run_cli(*args, "/proc/npsrcnn.onnx"), "/proc/npsrcnn.onnx", "cannot write there")
+    before = (corpus / "good.onnx").read_bytes()
+    existing = run_cli(*args, corpus / "good.onnx")
+    assert_one_line_error(existing, "good.onnx", "exists (use --overwrite to replace it)")
+    assert (corpus / "good.onnx").read_bytes() == before
+    assert_one_line_error(run_cli(*args, corpus / "m.h5"), "m.h5", "export writes ONNX")
+    assert not (corpus / "m.h5").exists()
     _assert_nothing_written(corpus)
 
 
