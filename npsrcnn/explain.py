@@ -66,9 +66,9 @@ def output_files(out_dir, model):
 def explain(out_dir, image=None, scale=3, model=None, backend="auto", crop=None, overwrite=False, resampler=None):
     """Write the pictures for ``image`` (a path or an array; None: the astronaut of scikit-image)
     into ``out_dir`` -> ``{"files": [...], "psnr": {"bicubic": dB, "srcnn": dB}, "silent": {layer: how
-    many of its units never fire on the image}, "crop": (top, left, size)}``. PSNR is on Y, ``scale`` pixels shaved, over the whole image; the pictures show the
-    ``crop`` square (default: the astronaut's face, or the centre of another image), the feature
-    maps its central half.
+    many of its units never fire on the image}, "crop": (top, left, size)}``. PSNR is on Y, ``scale``
+    pixels shaved, over the whole image; the pictures show the ``crop`` square (default: the
+    astronaut's face, or the centre of another image), the feature maps its central half.
 
     ``model``: an ``SRCNN``, a model file, or None for the shipped weights of ``scale``; ``resampler``
     as in ``predict``. Existing files are an error unless ``overwrite``.
