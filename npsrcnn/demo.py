@@ -5,6 +5,7 @@ from pathlib import Path
 import skimage.data
 
 from npsrcnn.errors import NpsrcnnError
+from npsrcnn.figures import ZOOM, zoomed_crops
 from npsrcnn.image import modcrop, write_image
 from npsrcnn.metrics import mse, psnr, ssim
 from npsrcnn.model import resolve_model
@@ -16,7 +17,8 @@ from npsrcnn.viz import side_by_side
 def run_demo(
     out_dir, scale=3, model=None, backend="auto", method="bicubic", image=None, degradation="matlab", resampler=None
 ):
-    """Returns ``{"rows": [(label, psnr, mse, ssim)], "files": [...], "note": str or None}``.
+    """Returns ``{"rows": [(label, psnr, mse, ssim)], "files": [...], "note": str or None, "crops": [...]}``
+    (``crops``: ``figures.zoomed_crops``'s regions and their scores, drawn in ``zoom.png``).
 
     The astronaut (scikit-image) is cropped to a multiple of ``scale``, shrunk and enlarged back by
     ``method``; SRCNN enlarges the same small image by the model's own resampler (or ``resampler``,
@@ -54,4 +56,13 @@ def run_demo(
     ]
     files.append(out_dir / "comparison.png")
     side_by_side(labelled, files[-1])
-    return {"rows": rows, "files": files, "note": note}
+    files.append(out_dir / "zoom.png")
+    crops = zoomed_crops(
+        original,
+        panels[1:],
+        files[-1],
+        y_channel=False,
+        crop_border=scale,
+        title=f"where {method} x{scale} errs most, {ZOOM}x; PSNR / SSIM on RGB",
+    )
+    return {"rows": rows, "files": files, "note": note, "crops": crops}

@@ -9,6 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from npsrcnn.errors import NpsrcnnError
+from npsrcnn.figures import zoomed_crops
 from npsrcnn.image import list_images, read_image
 from npsrcnn.metrics import mse, psnr, ssim
 from npsrcnn.model import resolve_model
@@ -49,7 +50,7 @@ def evaluate(
     model's own.
 
     Returns the ``Row`` list; with ``figures`` (a folder), also writes one comparison per image and
-    scale, and ``summary.png``.
+    scale, its zoomed crops where the first method errs most (``_zoom.png``), and ``summary.png``.
     """
     if protocol not in PROTOCOLS:
         raise NpsrcnnError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
@@ -92,11 +93,10 @@ def evaluate(
                         rows[(name, scale, method)].images.append(score)
                         panels.append((f"{method}\nPSNR {score['psnr']:.2f} dB  SSIM {score['ssim']:.4f}", out))
                     if figures is not None:
-                        side_by_side(
-                            panels,
-                            figures / f"{name}_x{scale}_{path.stem}.png",
-                            title=f"{name} {path.stem} x{scale} ({protocol} protocol)",
-                        )
+                        stem = figures / f"{name}_x{scale}_{path.stem}"
+                        title = f"{name} {path.stem} x{scale} ({protocol} protocol)"
+                        side_by_side(panels, f"{stem}.png", title=title)
+                        zoomed_crops(truth, list(outputs.items()), f"{stem}_zoom.png", y_channel=False, title=title)
                     bar.update()
     rows = list(rows.values())
     if figures is not None:

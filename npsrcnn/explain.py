@@ -15,6 +15,7 @@ import skimage.data
 
 from npsrcnn.color import luma, replace_luma, rgb_to_ycbcr
 from npsrcnn.errors import NpsrcnnError
+from npsrcnn.figures import ZOOM, zoomed_crops
 from npsrcnn.image import from_float, modcrop, read_image, to_float
 from npsrcnn.metrics import psnr
 from npsrcnn.model import resolve_model
@@ -56,17 +57,20 @@ def pipeline(original, scale, model, backend="auto", resampler=None):
 
 
 def output_files(out_dir, model):
-    """The pictures ``explain`` writes: filters, stages, error maps, then one per layer's maps."""
+    """The pictures ``explain`` writes: filters, stages, error maps, one per layer's maps, zoomed crops."""
     out_dir = Path(out_dir)
-    return [out_dir / name for name in ("filters.png", "stages.png", "error.png")] + [
-        out_dir / f"maps{k}.png" for k in range(1, len(model.layers) + 1)
-    ]
+    return (
+        [out_dir / name for name in ("filters.png", "stages.png", "error.png")]
+        + [out_dir / f"maps{k}.png" for k in range(1, len(model.layers) + 1)]
+        + [out_dir / "zoom.png"]
+    )
 
 
 def explain(out_dir, image=None, scale=3, model=None, backend="auto", crop=None, overwrite=False, resampler=None):
     """Write the pictures for ``image`` (a path or an array; None: the astronaut of scikit-image)
     into ``out_dir`` -> ``{"files": [...], "psnr": {"bicubic": dB, "srcnn": dB}, "silent": {layer: how
-    many of its units never fire on the image}, "crop": (top, left, size)}``. PSNR is on Y, ``scale``
+    many of its units never fire on the image}, "crop": (top, left, size), "zoomed": the zoomed crops'
+    regions and scores (``figures.zoomed_crops``)}``. PSNR is on Y, ``scale``
     pixels shaved, over the whole image; the pictures show the ``crop`` square (default: the
     astronaut's face, or the centre of another image), the feature maps its central half.
 
@@ -146,8 +150,15 @@ def explain(out_dir, image=None, scale=3, model=None, backend="auto", crop=None,
             title=f"layer {k}: {kh}x{kw} conv, {c_in} -> {c_out}, {layer.activation}"
             f" ({maps.shape[0]}x{maps.shape[1]} each)",
         )
+    crops = zoomed_crops(
+        original,
+        [(f"bicubic x{scale}", degraded), ("SRCNN", recombined)],
+        files[-1],
+        crop_border=scale,
+        title=f"where bicubic x{scale} errs most, {ZOOM}x; PSNR / SSIM on Y",
+    )
     silent_counts = {k + 1: int(mask.sum()) for k, mask in silent.items()}
-    return {"files": files, "psnr": scores, "crop": (top, left, size), "silent": silent_counts}
+    return {"files": files, "psnr": scores, "crop": (top, left, size), "silent": silent_counts, "zoomed": crops}
 
 
 def _luma255(img):

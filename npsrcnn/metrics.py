@@ -59,3 +59,29 @@ def ssim(img1, img2, crop_border=0, y_channel=False, data_range=None):
             channel_axis=-1 if a.ndim == 3 else None,
         )
     )
+
+
+def worst_regions(truth, approx, size, count=3, crop_border=0):
+    """-> up to ``count`` ``(top, left)`` corners of non-overlapping ``size x size`` squares where
+    ``approx`` is furthest from ``truth`` (squared error summed over the square, on the luma of colour
+    images), largest first, none within ``crop_border`` of the edge. Where an enlargement fails most
+    is where a zoomed look is worth having. Candidates lie on a grid of step ``size // 2``."""
+    a, b, _ = _prepare(truth, approx, crop_border, True, None)
+    error = (a - b) ** 2 if a.ndim == 2 else ((a - b) ** 2).sum(axis=2)
+    h, w = error.shape
+    if h < size or w < size:
+        raise NpsrcnnError(f"a {size}x{size} region does not fit in a {h}x{w} image")
+    integral = np.pad(error.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    step = max(1, size // 2)
+    tops, lefts = np.meshgrid(np.arange(0, h - size + 1, step), np.arange(0, w - size + 1, step), indexing="ij")
+    tops, lefts = tops.ravel(), lefts.ravel()
+    sums = integral[tops + size, lefts + size] - integral[tops, lefts + size] - integral[tops + size, lefts]
+    sums += integral[tops, lefts]
+    chosen = []
+    for k in np.argsort(-sums, kind="stable"):
+        t, l = int(tops[k]), int(lefts[k])
+        if all(abs(t - ct) >= size or abs(l - cl) >= size for ct, cl in chosen):
+            chosen.append((t, l))
+            if len(chosen) == count:
+                break
+    return [(t + crop_border, l + crop_border) for t, l in chosen]

@@ -195,25 +195,39 @@ def image_row(panels, path, zoom=2, title=None, cmap="gray", vmax=None, colorbar
     ``(H, W)`` panels are values from 0 to ``vmax`` in ``cmap`` (error maps), and ``colorbar`` labels a
     colour bar at the right.
     """
-    h, w = panels[0][1].shape[:2]
-    lines = max(label.count("\n") + 1 for label, _ in panels)
+    image_grid([panels], path, zoom, title, cmap, vmax, colorbar)
+
+
+def image_grid(rows, path, zoom=2, title=None, cmap="gray", vmax=None, colorbar=None):
+    """``image_row`` for several rows, ``[[(label, image), ...], ...]``, every image of one size:
+    zoomed crops, one region a row, one method a column. ``zoom`` repeats each pixel (nearest
+    neighbour), so the pixels themselves show."""
+    h, w = rows[0][0][1].shape[:2]
+    lines = max(label.count("\n") + 1 for panels in rows for label, _ in panels)
     bar = 70 if colorbar else 0
     top = _TITLE if title else _GAP
-    fig = _pixel_figure(len(panels) * (w * zoom + _GAP) + _GAP + bar, top + h * zoom + _LABEL * lines + _GAP)
-    for k, (label, img) in enumerate(panels):
-        if img.shape[:2] != (h, w):
-            raise NpsrcnnError(f"panel {label!r} is {img.shape[:2]}; the first is {(h, w)}")
-        limit = vmax if vmax is not None else np.iinfo(img.dtype).max if np.issubdtype(img.dtype, np.integer) else 1
-        left = _GAP + k * (w * zoom + _GAP)
-        ax = _image_axes(fig, img, left, top, zoom, cmap=cmap if img.ndim == 2 else None, vmin=0, vmax=limit)
-        fig.text(
-            (left + w * zoom / 2) / fig.bbox.width,
-            1 - (top + h * zoom + 3) / fig.bbox.height,
-            label,
-            ha="center",
-            va="top",
-            fontsize=10,
-        )
+    row_height = h * zoom + _LABEL * lines + _GAP
+    columns = max(len(panels) for panels in rows)
+    content = columns * (w * zoom + _GAP) + _GAP + bar
+    width = max(content, 7 * len(title or ""))  # a title wider than the images widens the picture
+    fig = _pixel_figure(width, top + len(rows) * row_height)
+    for r, panels in enumerate(rows):
+        row_top = top + r * row_height
+        for k, (label, img) in enumerate(panels):
+            if img.shape[:2] != (h, w):
+                raise NpsrcnnError(f"panel {label!r} is {img.shape[:2]}; the first is {(h, w)}")
+            integer = np.issubdtype(img.dtype, np.integer)
+            limit = vmax if vmax is not None else np.iinfo(img.dtype).max if integer else 1
+            left = (width - content) // 2 + _GAP + k * (w * zoom + _GAP)
+            ax = _image_axes(fig, img, left, row_top, zoom, cmap=cmap if img.ndim == 2 else None, vmin=0, vmax=limit)
+            fig.text(
+                (left + w * zoom / 2) / fig.bbox.width,
+                1 - (row_top + h * zoom + 3) / fig.bbox.height,
+                label,
+                ha="center",
+                va="top",
+                fontsize=10,
+            )
     if colorbar:
         cax = fig.add_axes(
             (

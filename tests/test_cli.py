@@ -123,7 +123,7 @@ def test_demo_with_weights_writes_the_comparison(workdir):
     assert result.returncode == 0, result.stderr
     assert "bicubic x2" in result.stdout and "SRCNN" in result.stdout
     names = sorted(p.name for p in (workdir / "demo").iterdir())
-    assert names == ["bicubic.png", "comparison.png", "original.png", "srcnn.png"]
+    assert names == ["bicubic.png", "comparison.png", "original.png", "srcnn.png", "zoom.png"]
     figure = read_image(workdir / "demo" / "comparison.png")
     assert figure.shape[1] > 3 * figure.shape[0] / 2  # three panels side by side
 

@@ -41,6 +41,10 @@ def test_explain_scores_and_map_sizes_of_the_shipped_x3(tmp_path):
         int(v) for v in quoted(r"shipped x3 weights (\d+) of the 64 first-layer units and (\d+) of the 32")
     )
     assert result["silent"] == {1: first, 2: second}
+    gains = quoted(r"On these crops SRCNN's gain is ([\d.]+)-([\d.]+) dB and ([\d.]+)-([\d.]+) in SSIM")
+    db = [crop["SRCNN"][0] - crop["bicubic x3"][0] for _, crop in result["zoomed"]]
+    ssim_gain = [crop["SRCNN"][1] - crop["bicubic x3"][1] for _, crop in result["zoomed"]]
+    assert (f"{min(db):.1f}", f"{max(db):.1f}", f"{min(ssim_gain):.2f}", f"{max(ssim_gain):.2f}") == gains
     side, hidden, out = (
         int(v) for v in quoted(r"central (\d+)×\d+ output pixels.*?maps are (\d+)×\d+ and the output is (\d+)×\d+")
     )

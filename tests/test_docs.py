@@ -54,8 +54,11 @@ def test_the_readme_figure_is_drawn_by_its_script(tmp_path):
     import skimage.io
 
     assert "docs/img/demo.png" in (ROOT / "README.md").read_text()
+    assert "docs/img/demo_zoom.png" in (ROOT / "README.md").read_text()
     assert "docs/draw_demo_figure.py" in (ROOT / "Makefile").read_text()
     draw = runpy.run_path(str(ROOT / "docs" / "draw_demo_figure.py"))["main"]
     draw(str(tmp_path / "demo.png"))
     figure = skimage.io.imread(tmp_path / "demo.png")
     assert figure.shape[1] > 2 * figure.shape[0]  # three square panels side by side
+    zoom = skimage.io.imread(tmp_path / "demo_zoom.png")
+    assert zoom.shape[0] > zoom.shape[1]  # three regions, one a row, of three crops

@@ -195,7 +195,7 @@ def test_evaluate_command_writes_tables_json_and_figures(tiny_set, protocol):
     assert row["psnr"] == pytest.approx(np.mean([i["psnr"] for i in row["images"]]))
     assert {i["name"] for i in row["images"]} == {"face", "coins"}
     assert sorted(p.name for p in (out / "figs").iterdir()) == sorted(
-        [f"Tiny_x{s}_{n}.png" for s in (2, 3) for n in ("face", "coins")] + ["summary.png"]
+        [f"Tiny_x{s}_{n}{z}.png" for s in (2, 3) for n in ("face", "coins") for z in ("", "_zoom")] + ["summary.png"]
     )
 
 

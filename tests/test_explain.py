@@ -1,13 +1,16 @@
 """Looking inside SRCNN: the unrolled pipeline equals predict, the pictures are written, the command works."""
 
+import itertools
+
 import numpy as np
 import pytest
 import skimage.data
 import skimage.io
 
 from helpers import assert_one_line_error, run_cli, small_model
-from npsrcnn import SRCNN, NpsrcnnError, predict, psnr, read_image, shipped_scales, write_image
+from npsrcnn import SRCNN, NpsrcnnError, predict, psnr, read_image, shipped_scales, ssim, write_image
 from npsrcnn.explain import BUILTIN_CROP, explain, output_files, pipeline
+from npsrcnn.figures import ZOOM, ZOOM_COUNT, ZOOM_SIZE, zoomed_crops
 from npsrcnn.viz import filter_grid, image_row, mosaic, normalise_each
 
 FACE = skimage.data.astronaut()[60:150, 150:250]  # 90x100: modcrop keeps 90x99 at x3
@@ -36,6 +39,7 @@ def test_explain_writes_every_picture(tmp_path):
         "maps1.png",
         "maps2.png",
         "maps3.png",
+        "zoom.png",
     ]
     assert result["crop"] == BUILTIN_CROP
     pictures = {f.name: read_image(f) for f in files}
@@ -96,6 +100,7 @@ def test_explain_command(tmp_path):
         "maps2.png",
         "maps3.png",
         "stages.png",
+        "zoom.png",
     ]
     assert_one_line_error(
         run_cli("explain", tmp_path / "face.png", "-o", out, "--weights", tmp_path / "w.h5"), "filters.png", "exists"
@@ -127,3 +132,27 @@ def test_silent_units_are_framed_in_red(tmp_path):
     middle_row = (rows.min() + rows.max()) / 2
     top_cols, bottom_cols = cols[rows < middle_row], cols[rows > middle_row]
     assert top_cols.size and bottom_cols.size and top_cols.max() < bottom_cols.min()
+
+
+def test_zoomed_crops_show_where_the_error_is_and_score_each_crop(tmp_path):
+    """The regions are where the first panel errs most (a blurred square planted away from the
+    corner), never overlapping; the picture repeats each pixel ZOOM times; each crop's scores are
+    its own PSNR and SSIM."""
+    truth = skimage.data.camera()[:160, :200]
+    planted = truth.copy()
+    planted[100:132, 40:72] //= 2  # the worst 32x32 region by far
+    noisy = np.clip(truth + np.random.default_rng(0).integers(-3, 4, truth.shape), 0, 255).astype(np.uint8)
+    scores = zoomed_crops(truth, [("planted", planted), ("noisy", noisy)], tmp_path / "z.png", crop_border=2)
+    corners = [corner for corner, _ in scores]
+    (top, left) = corners[0]  # on the search grid (step 16, from the 2-pixel border): mostly the planted square
+    overlap = (min(top + ZOOM_SIZE, 132) - max(top, 100)) * (min(left + ZOOM_SIZE, 72) - max(left, 40))
+    assert overlap > ZOOM_SIZE**2 / 2 and top >= 2 and left >= 2
+    assert len(corners) == ZOOM_COUNT and all(
+        abs(a[0] - b[0]) >= ZOOM_SIZE or abs(a[1] - b[1]) >= ZOOM_SIZE for a, b in itertools.combinations(corners, 2)
+    )
+    (top, left), first = scores[0]
+    window = np.s_[top : top + ZOOM_SIZE, left : left + ZOOM_SIZE]
+    assert first["noisy"] == (psnr(truth[window], noisy[window]), ssim(truth[window], noisy[window]))
+    assert first["planted"][0] < first["noisy"][0]
+    picture = read_image(tmp_path / "z.png")
+    assert picture.shape[0] >= ZOOM_COUNT * ZOOM_SIZE * ZOOM and picture.shape[1] >= 3 * ZOOM_SIZE * ZOOM
