@@ -4,7 +4,7 @@
 #   make test   - runtime + test install (TensorFlow is the reference), then ruff, the import
 #                 contracts (lint-imports) and the test suite
 # and one redraws the pictures of docs/how-srcnn-works.md (shipped x3 weights, or WEIGHTS=FILE)
-# and the README's demo figure (always the shipped x3):
+# the README's demo figure (always the shipped x3) and the walkthrough's diagrams:
 #   make docs-images [WEIGHTS=runs/x3/best.h5]
 # and one writes the walkthrough as a notebook, docs/how-srcnn-works.ipynb:
 #   make notebook
@@ -44,6 +44,7 @@ notebook: $(VENV)/.test
 docs-images: $(VENV)/.runtime
 	$(BIN)/npsrcnn explain -o docs/img -s 3 --overwrite $(if $(WEIGHTS),--model $(WEIGHTS))
 	$(BIN)/python docs/draw_demo_figure.py docs/img/demo.png
+	$(BIN)/python docs/draw_diagrams.py docs/img
 
 clean:
 	rm -rf $(VENV) demo-output build *.egg-info

@@ -7,8 +7,10 @@ traceback points into the document.
 """
 
 import re
+import runpy
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from npsrcnn import SRCNN
@@ -17,6 +19,8 @@ from npsrcnn.explain import output_files
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 WALKTHROUGH = ROOT / "docs" / "how-srcnn-works.md"
+_diagrams = runpy.run_path(str(ROOT / "docs" / "draw_diagrams.py"))
+DIAGRAMS, DRAW_DIAGRAMS = _diagrams["NAMES"], _diagrams["main"]
 
 
 def snippets(path):
@@ -42,14 +46,26 @@ def test_the_walkthrough_shows_every_picture_explain_draws():
     text = WALKTHROUGH.read_text()
     shown = set(re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text))
     drawn = {f"img/{path.name}" for path in output_files("img", SRCNN.build("9-1-5", (2, 2)))}
+    drawn |= {f"img/diagram_{name}.png" for name in DIAGRAMS}
     assert shown == drawn
     assert all((WALKTHROUGH.parent / name).is_file() for name in shown)
     assert "make docs-images" in text
     assert "docs-images:" in (ROOT / "Makefile").read_text()
 
 
+def test_the_diagrams_are_drawn_by_their_script(tmp_path):
+    import skimage.io
+
+    assert "docs/draw_diagrams.py" in (ROOT / "Makefile").read_text()
+    files = DRAW_DIAGRAMS(tmp_path)
+    assert [f.name for f in files] == [f"diagram_{name}.png" for name in DIAGRAMS]
+    for f in files:
+        picture = skimage.io.imread(f)
+        assert picture.shape[0] > 200 and picture.shape[1] > 600
+        assert len(np.unique(picture.reshape(-1, picture.shape[2]), axis=0)) > 8  # drawn, not blank
+
+
 def test_the_readme_figure_is_drawn_by_its_script(tmp_path):
-    import runpy
 
     import skimage.io
 
