@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from npsrcnn import backends
+from npsrcnn.data import AUGMENT_FACTORS
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.modelfile import DEFAULT_RESAMPLER, RESAMPLERS
 from npsrcnn.protocol import OPENCV_DEGRADE
@@ -198,6 +199,8 @@ def cmd_train(args):
         widen=args.widen,
         loss=args.loss,
         weight_init=args.weight_init,
+        augment=args.augment,
+        augment_factors=tuple(args.augment_factors),
     )
     state = train(cfg)
     best = f", best validation PSNR {state.best_psnr:.2f} dB" if state.best_psnr is not None else ""
@@ -417,6 +420,20 @@ def build_parser():
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--protocol", default="matlab", choices=["matlab", "opencv"], help="how pairs are made")
+    p.add_argument(
+        "--augment",
+        action="store_true",
+        help="draw pairs on the fly from the images, their downscaled copies and the 8 rotations and flips "
+        "(FSRCNN's augmentation); an epoch keeps the plain set's number of pairs",
+    )
+    p.add_argument(
+        "--augment-factors",
+        type=float,
+        nargs="+",
+        default=list(AUGMENT_FACTORS),
+        metavar="F",
+        help="with --augment: the downscaled copies (MATLAB imresize), default 0.9 0.8 0.7 0.6",
+    )
     p.add_argument(
         "--checkpoint-every",
         type=float,

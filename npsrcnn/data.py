@@ -23,7 +23,7 @@ from npsrcnn.atomic import atomic_write
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import list_images, modcrop, read_image
 from npsrcnn.protocol import OPENCV_DEGRADE, PROTOCOLS, matlab_degrade
-from npsrcnn.resize import degrade
+from npsrcnn.resize import degrade, imresize
 
 PATCH, STRIDE = 33, 14
 # the enlargement each protocol's inputs get (MATLAB's bicubic imresize; cv2.resize bilinear): the
@@ -108,3 +108,64 @@ def _read_cache(path):
     if inputs.shape != labels.shape or inputs.ndim != 3 or labels.dtype != np.uint8:
         raise NpsrcnnError(f"{path}: corrupt training cache (shapes {inputs.shape}, {labels.shape}); delete it")
     return inputs.astype(np.float32)[..., None], (labels.astype(np.float32) / 255)[..., None]
+
+
+# FSRCNN's augmentation of the 91 images (Dong, Loy, Tang, ECCV 2016): each image also downscaled by
+# these factors (MATLAB's imresize), and every pair in any of the 8 rotations and flips
+AUGMENT_FACTORS = (0.9, 0.8, 0.7, 0.6)
+
+
+def dihedral(plane, k):
+    """``(..., H, W)`` in the ``k``-th of the 8 rotations and flips (``k`` in 0..7): rotated by
+    ``k % 4`` quarter turns counter-clockwise, then mirrored left-right when ``k >= 4``."""
+    turned = np.rot90(plane, k % 4, axes=(-2, -1))
+    return turned[..., ::-1] if k >= 4 else turned
+
+
+class AugmentedPairs:
+    """Training pairs drawn on the fly from a folder's images, their downscaled copies and the 8
+    rotations and flips: ``(1 + len(factors)) x 8`` times the plain set's variety, while memory holds
+    only the planes (about 3.3 times the images' pixels for FSRCNN's factors), never the pairs.
+
+    Each copy's pair of planes is made by the paper's protocol (``luma_planes``): the MATLAB luma as
+    the label, its bicubic shrink and re-enlargement as the input. A batch is a pure function of
+    ``(seed, step)``, so a resumed run draws exactly what an uninterrupted one would.
+    """
+
+    def __init__(self, folder, scale, factors=AUGMENT_FACTORS, protocol="matlab", size=PATCH):
+        self.size, self.planes, self.epoch_size = size, [], 0
+        images, _ = list_images(folder)
+        for path in images:
+            img = read_image(path)
+            for factor in (1.0, *factors):
+                copy = img if factor == 1.0 else imresize(img, factor)
+                label, degraded = luma_planes(copy, scale, protocol)
+                if min(label.shape) < size:
+                    continue
+                self.planes.append((label, degraded))
+                if factor == 1.0:  # an epoch is as many pairs as the plain set has, so epochs keep their length
+                    self.epoch_size += len(cut_patches(label, size, STRIDE))
+        if not self.planes:
+            raise NpsrcnnError(f"{folder}: no image is {size}x{size} pixels or larger; no training patches")
+        corners = np.array([(lab.shape[0] - size + 1) * (lab.shape[1] - size + 1) for lab, _ in self.planes])
+        self.weights = corners / corners.sum()  # every crop position of every copy equally likely
+
+    def batch(self, seed, step, n, crop=(0, 0, 0, 0)):
+        """``n`` pairs for training step ``step`` -> ``(inputs float32 (n, size, size, 1), labels
+        float32 (n, size - top - bottom, size - left - right, 1))`` in [0, 1], the labels cropped by
+        ``crop = (top, bottom, left, right)`` (the network's ``shrink``)."""
+        rng = np.random.default_rng([seed, step])
+        which = rng.choice(len(self.planes), n, p=self.weights)
+        transforms = rng.integers(0, 8, n)
+        top, bottom, left, right = crop
+        inputs = np.empty((n, self.size, self.size, 1), np.float32)
+        labels = np.empty((n, self.size - top - bottom, self.size - left - right, 1), np.float32)
+        for i, (plane, k) in enumerate(zip(which, transforms)):
+            label, degraded = self.planes[plane]
+            r = rng.integers(0, label.shape[0] - self.size + 1)
+            c = rng.integers(0, label.shape[1] - self.size + 1)
+            window = np.s_[r : r + self.size, c : c + self.size]
+            inputs[i, :, :, 0] = dihedral(degraded[window], k)
+            turned = dihedral(label[window], k)
+            labels[i, :, :, 0] = turned[top : self.size - bottom, left : self.size - right] / 255.0
+        return inputs, labels

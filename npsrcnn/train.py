@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from npsrcnn.atomic import atomic_write
-from npsrcnn.data import TRAINING_RESAMPLER, training_pairs
+from npsrcnn.data import AUGMENT_FACTORS, TRAINING_RESAMPLER, AugmentedPairs, training_pairs
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import list_images, read_image
 from npsrcnn.metrics import psnr
@@ -87,6 +87,8 @@ FIXED_ON_RESUME = (
     "init",
     "warmup",
     "widen",
+    "augment",
+    "augment_factors",
 )
 SCHEDULES = ("constant", "cosine")
 COSINE_FLOOR = 0.01  # the cosine schedule ends at 1% of the starting rate
@@ -137,6 +139,8 @@ class TrainConfig:
     widen: str = None  # with init: larger kernel sizes (e.g. 9-5-5), the old kernels at their centres
     loss: str = None  # "mse" or "euclidean"; None: the optimizer's (the paper's euclidean for sgd)
     weight_init: str = None  # "glorot" or "gaussian" for a fresh network; None: the optimizer's
+    augment: bool = False  # pairs drawn on the fly from rotated, flipped and downscaled copies (FSRCNN's)
+    augment_factors: tuple = AUGMENT_FACTORS  # the downscaled copies' factors, with augment
 
     def loss_name(self):
         return self.loss or ("euclidean" if self.optimizer == "sgd" else "mse")
@@ -164,6 +168,8 @@ class TrainConfig:
             raise NpsrcnnError(f"--warmup {self.warmup:g} must be at least 0 and shorter than --epochs")
         if self.widen and not self.init:
             raise NpsrcnnError("--widen needs --init: it enlarges a trained model's kernels (a fresh one takes --arch)")
+        if not all(0 < f < 1 for f in self.augment_factors):
+            raise NpsrcnnError(f"--augment-factors {self.augment_factors} must each lie between 0 and 1 (downscaling)")
 
     def layer_rates(self, n_layers):
         rates = tuple(self.lr or DEFAULT_RATES[self.optimizer])
@@ -197,14 +203,14 @@ def train(cfg, progress_bar=True, log=print):
     out = Path(cfg.out)
     checkpoint = out / "checkpoint.h5"
     model, optimizer, state = _start(cfg, checkpoint)
-    inputs, labels = _training_data(cfg, model)
+    fetch, n_pairs, described = _training_data(cfg, model)
     validation = _validation_set(cfg.val, cfg.scale) if cfg.val else None
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(".*.partial"):  # what a killed run was writing when it died
         stale.unlink()
     log(
-        f"training {model.describe()} on {len(inputs)} patches ({cfg.data}, x{cfg.scale}), "
-        f"{-(-len(inputs) // cfg.batch)} batches of {cfg.batch} per epoch, {cfg.optimizer}, backend {cfg.backend}"
+        f"training {model.describe()} on {described} ({cfg.data}, x{cfg.scale}), "
+        f"{-(-n_pairs // cfg.batch)} batches of {cfg.batch} per epoch, {cfg.optimizer}, backend {cfg.backend}"
     )
     clock = _Clock(cfg.minutes, cfg.checkpoint_every)
 
@@ -212,9 +218,9 @@ def train(cfg, progress_bar=True, log=print):
         _save_checkpoint(checkpoint, cfg, model, optimizer, state)
         clock.saved()
 
-    for order in _epoch_orders(cfg, state, len(inputs)):
+    for order in _epoch_orders(cfg, state, n_pairs):
         epoch_started = time.monotonic()
-        if not _run_batches(cfg, model, optimizer, state, inputs, labels, order, clock, save, progress_bar):
+        if not _run_batches(cfg, model, optimizer, state, fetch, order, clock, save, progress_bar):
             log(
                 f"time budget of {cfg.minutes} min reached at epoch {state.epoch + 1}, batch {state.position}; "
                 f"continue with --resume"
@@ -256,13 +262,23 @@ def _start(cfg, checkpoint):
 
 
 def _training_data(cfg, model):
-    """The folder's pairs, labels cropped to the network's output -> ``(inputs, labels)``."""
-    inputs, labels = training_pairs(cfg.data, cfg.scale, cfg.protocol)
-    top, bottom, left, right = model.shrink
-    labels = np.ascontiguousarray(labels[:, top : labels.shape[1] - bottom, left : labels.shape[2] - right])
-    if len(inputs) < cfg.batch:
-        raise NpsrcnnError(f"{cfg.data}: only {len(inputs)} training patches, fewer than one batch of {cfg.batch}")
-    return inputs, labels
+    """-> ``(fetch, pairs an epoch, description)``: ``fetch(chosen, step)`` gives the batch of inputs and
+    labels (cropped to the network's output) for the epoch order's ``chosen`` indices at ``step``.
+    Cached pairs are indexed by ``chosen``; augmented ones are drawn afresh for each ``step``."""
+    if cfg.augment:
+        pairs = AugmentedPairs(cfg.data, cfg.scale, cfg.augment_factors, cfg.protocol)
+        n, factors = pairs.epoch_size, ", ".join(f"{f:g}" for f in cfg.augment_factors)
+        described = f"{len(pairs.planes)} copies (x1, {factors}) in 8 rotations and flips, {n} pairs an epoch"
+        fetch = lambda chosen, step: pairs.batch(cfg.seed, step, len(chosen), model.shrink)
+    else:
+        inputs, labels = training_pairs(cfg.data, cfg.scale, cfg.protocol)
+        top, bottom, left, right = model.shrink
+        labels = np.ascontiguousarray(labels[:, top : labels.shape[1] - bottom, left : labels.shape[2] - right])
+        n, described = len(inputs), f"{len(inputs)} patches"
+        fetch = lambda chosen, step: (inputs[chosen], labels[chosen])
+    if n < cfg.batch:
+        raise NpsrcnnError(f"{cfg.data}: only {n} training patches, fewer than one batch of {cfg.batch}")
+    return fetch, n, described
 
 
 def _epoch_orders(cfg, state, n):
@@ -297,11 +313,11 @@ class _Clock:
         self.last_save = time.monotonic()
 
 
-def _run_batches(cfg, model, optimizer, state, inputs, labels, order, clock, save, progress_bar):
+def _run_batches(cfg, model, optimizer, state, fetch, order, clock, save, progress_bar):
     """The rest of the epoch's batches from ``state.position``: a step each (loss, gradients, update),
     checkpoints as they fall due. -> True at the epoch's end, False when the time budget ran out
     (after a checkpoint to resume from)."""
-    batches = -(-len(inputs) // cfg.batch)
+    batches = -(-len(order) // cfg.batch)
     params = [a for layer in model.layers for a in (layer.kernel, layer.bias)]
     warmup_steps = round(cfg.warmup * batches)
     started, samples_before = time.monotonic(), state.epoch_samples
@@ -316,7 +332,7 @@ def _run_batches(cfg, model, optimizer, state, inputs, labels, order, clock, sav
     with bar:
         while state.position < batches:
             chosen = np.sort(order[state.position * cfg.batch : (state.position + 1) * cfg.batch])
-            loss, grads = model.loss_and_grads(inputs[chosen], labels[chosen], cfg.backend, cfg.loss_name())
+            loss, grads = model.loss_and_grads(*fetch(chosen, state.step), cfg.backend, cfg.loss_name())
             factor = rate_factor(cfg.schedule, state.step, (cfg.epochs or 0) * batches, warmup_steps)
             optimizer.step(params, [g for pair in grads for g in pair], factor)
             state.position += 1
