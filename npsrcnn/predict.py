@@ -20,7 +20,7 @@ from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import check_pixel_type, from_float, read_image
 from npsrcnn.model import resolve_model
 from npsrcnn.modelfile import DEFAULT_RESAMPLER
-from npsrcnn.resize import parse_resampler, resize_window, upscaled_size
+from npsrcnn.resize import parse_resampler, resize_footprint, resize_window, upscaled_size
 from npsrcnn.tiling import auto_tile, forward_tile, input_window, tile_grid
 
 YCBCR = "matlab"  # the paper's luma, which the shipped weights are trained on
@@ -41,39 +41,73 @@ def predict(image, scale=3, model=None, backend="auto", tile=None, progress=None
     """
     img = read_image(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
     keep_channel_axis = img.ndim == 3 and img.shape[2] == 1
-    img = _check_image(img[:, :, 0] if keep_channel_axis else img)
+    img = check_image(img[:, :, 0] if keep_channel_axis else img)
     if not scale > 0:
         raise NpsrcnnError(f"scale must be positive, got {scale}")
-    model = resolve_model(model, scale)
-    if model.channels != 1 or model.layers[-1].kernel.shape[3] != 1:
-        raise NpsrcnnError(f"predict runs a luma network (1 -> 1 channels); this one is {model.describe()}")
+    model = luma_network(model, scale)
     resampler = model_resampler(model, resampler)
-    tile = auto_tile(model) if tile is None else _check_tile(tile)
+    tile = auto_tile(model) if tile is None else check_tile(tile)
     size = upscaled_size(img.shape, scale)
     if min(size) < 1:
         raise NpsrcnnError(f"image of {img.shape[0]}x{img.shape[1]} pixels scaled by {scale} has no pixels left")
-    out = np.empty(size + img.shape[2:], img.dtype)
-    grid = tile_grid(size, tile)
-    for done, (rows, cols) in enumerate(grid, start=1):
-        window = input_window(model, rows, cols, size)
-        pixels = resize_window(img, size, *window, resampler)
+    whole = (slice(0, size[0]), slice(0, size[1]))
+    out = predict_region(img, size, *whole, model, resampler, backend, tile, progress)
+    return out[:, :, None] if keep_channel_axis else out
+
+
+def predict_region(
+    img, size, rows, cols, model, resampler, backend="auto", tile=0, progress=None, origin=(0, 0), shape=None
+):
+    """The output pixels ``rows x cols`` of ``predict`` on an image enlarged to ``size = (h, w)``:
+    ``(len(rows), len(cols)[, C])`` in ``img``'s dtype, tile by tile (``tile`` pixels a side, 0: the
+    region at once). ``model``: an ``SRCNN``, ``resampler`` a checked name (``model_resampler``).
+
+    ``img``: the whole input, ``(H, W[, C])``; or, for a region of an image too large to load
+    (``npsrcnn.chunked``), the part of an input of ``shape = (H, W)`` that starts at ``origin = (row,
+    col)`` and holds ``region_footprint``. Every tile reads the input through the whole image's
+    coordinates, so the region equals that part of the whole image's result.
+    """
+    out = np.empty((rows.stop - rows.start, cols.stop - cols.start) + img.shape[2:], img.dtype)
+    whole = (rows, cols) == (slice(0, size[0]), slice(0, size[1]))
+    grid = tile_grid(out.shape, tile)
+    for done, (out_rows, out_cols) in enumerate(grid, start=1):
+        rows_, cols_ = (slice(s.start + r.start, s.stop + r.start) for s, r in ((out_rows, rows), (out_cols, cols)))
+        window = input_window(model, rows_, cols_, size)
+        pixels = resize_window(img, size, *window, resampler, origin, shape)
         color, alpha = (
             (pixels[..., :3], pixels[..., 3:]) if pixels.ndim == 3 and pixels.shape[2] == 4 else (pixels, None)
         )
         ycbcr = rgb_to_ycbcr(color, YCBCR) if color.ndim == 3 else None
         luma = color if ycbcr is None else ycbcr[..., 0]
         restored = (
-            forward_tile(model, luma, rows, cols, size, backend) if tile else run_on_luma(model, luma, backend, tile=0)
+            run_on_luma(model, luma, backend, tile=0)
+            if whole and not tile
+            else forward_tile(model, luma, rows_, cols_, size, backend)
         )
-        inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip((rows, cols), window))
+        inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip((rows_, cols_), window))
         if ycbcr is not None:
             restored = replace_luma(ycbcr[inner], restored, YCBCR)
         if alpha is not None:
             restored = np.concatenate([restored, alpha[inner]], axis=2)
-        out[rows, cols] = from_float(restored, img.dtype)
+        out[out_rows, out_cols] = from_float(restored, img.dtype)
         if progress is not None:
             progress(done, len(grid))
-    return out[:, :, None] if keep_channel_axis else out
+    return out
+
+
+def region_footprint(model, shape, size, rows, cols, resampler):
+    """The ``(rows, cols)`` slices of an input of ``shape = (H, W)`` that ``predict_region`` reads for the
+    output region ``rows x cols`` of its enlargement to ``size``: the network's receptive field
+    (``tiling.input_window``) around the region, then the resampler's support around that."""
+    return resize_footprint(shape, size, *input_window(model, rows, cols, size), resampler)
+
+
+def luma_network(model, scale):
+    """``resolve_model``, checked to be a network ``predict`` can run: 1 channel in, 1 out (luma)."""
+    model = resolve_model(model, scale)
+    if model.channels != 1 or model.layers[-1].kernel.shape[3] != 1:
+        raise NpsrcnnError(f"predict runs a luma network (1 -> 1 channels); this one is {model.describe()}")
+    return model
 
 
 def run_on_luma(model, luma, backend="auto", tile=None):
@@ -83,7 +117,7 @@ def run_on_luma(model, luma, backend="auto", tile=None):
     remove (``model.shrink``), so the output lines up with the input pixel for pixel. ``tile`` as in
     ``predict``; 0 runs the whole padded plane through ``model.forward``, the reference tiles match.
     """
-    tile = auto_tile(model) if tile is None else _check_tile(tile)
+    tile = auto_tile(model) if tile is None else check_tile(tile)
     if tile == 0:
         top, bottom, left, right = model.shrink
         padded = np.pad(luma.astype(np.float32), ((top, bottom), (left, right)), mode="edge")
@@ -103,7 +137,8 @@ def model_resampler(model, resampler=None):
     return resampler
 
 
-def _check_tile(tile):
+def check_tile(tile):
+    """``tile`` as a whole number of pixels, at least 0 (0: untiled); a clear error otherwise."""
     try:
         side = operator.index(tile)
     except TypeError:
@@ -113,7 +148,9 @@ def _check_tile(tile):
     return side
 
 
-def _check_image(img):
+def check_image(img):
+    """``img`` itself if it is ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``, not empty, of a supported pixel
+    type; only its shape and dtype are looked at (a Dask array is not computed)."""
     if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (3, 4))):
         raise NpsrcnnError(f"image of shape {img.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
     if min(img.shape[:2]) < 1:
