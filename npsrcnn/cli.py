@@ -346,7 +346,7 @@ def build_parser():
         "--ext",
         default="auto",
         help="output format: auto (the input's, or png where it cannot store "
-        "the result) or one of png, tif, tiff, bmp, jpg, jpeg, webp, ppm, pgm",
+        "the result) or one of png, tif, tiff, bmp, jpg, jpeg, webp, ppm, pgm (with --chunks: tif, tiff, zarr)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     p.add_argument("--keep-going", action="store_true", help="report a bad file and go on; exit 1 at the end")
