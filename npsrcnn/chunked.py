@@ -24,16 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from npsrcnn.errors import NpsrcnnError
-from npsrcnn.predict import (
-    check_image,
-    check_tile,
-    luma_network,
-    model_resampler,
-    predict_region,
-    region_footprint,
-)
-from npsrcnn.resize import upscaled_size
-from npsrcnn.tiling import auto_tile
+from npsrcnn.predict import predict_region, prepare, region_footprint
 
 EXTRA = "pip install 'npsrcnn[cluster]'"
 STREAMED = (".tif", ".tiff", ".zarr")  # what --chunks reads and writes a chunk at a time
@@ -99,18 +90,9 @@ def predict_dask(array, scale=3, model=None, backend="auto", resampler=None, chu
     import dask.array as da
     from dask.base import tokenize
 
-    x = array if isinstance(array, da.Array) else da.asarray(array)
-    keep_channel_axis = x.ndim == 3 and x.shape[2] == 1
-    x = check_image(x[:, :, 0] if keep_channel_axis else x)
-    if not scale > 0:
-        raise NpsrcnnError(f"scale must be positive, got {scale}")
-    model = luma_network(model, scale)
-    resampler = model_resampler(model, resampler)
-    tile = auto_tile(model) if tile is None else check_tile(tile)
+    run = prepare(array if isinstance(array, da.Array) else da.asarray(array), scale, model, resampler, tile)
+    x, model, resampler, tile, size = run.img, run.model, run.resampler, run.tile, run.size
     side = _check_chunks(chunks)
-    size = upscaled_size(x.shape, scale)
-    if min(size) < 1:
-        raise NpsrcnnError(f"image of {x.shape[0]}x{x.shape[1]} pixels scaled by {scale} has no pixels left")
     weights = [(l.kernel, l.bias, l.padding, l.activation) for l in model.layers]
     network = dask.delayed(model, name=f"srcnn-{tokenize(weights, model.resampler, model.scale)}", pure=True)
     spans = [[slice(a, min(a + side, n)) for a in range(0, n, side)] for n in size]
@@ -126,7 +108,7 @@ def predict_dask(array, scale=3, model=None, backend="auto", resampler=None, chu
             shape = (rows.stop - rows.start, cols.stop - cols.start) + x.shape[2:]
             grid[-1].append(da.from_delayed(block, shape, dtype=x.dtype))
     out = da.concatenate([da.concatenate(row, axis=1) for row in grid], axis=0)
-    return out[:, :, None] if keep_channel_axis else out
+    return out[:, :, None] if run.channel_axis else out
 
 
 def _chunk(pixels, model, size, rows, cols, origin, shape, resampler, backend, tile, threads):

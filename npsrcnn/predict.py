@@ -12,6 +12,7 @@ work, whatever the size.
 
 import operator
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,19 +41,39 @@ def predict(image, scale=3, model=None, backend="auto", tile=None, progress=None
     Alpha, if any, is resized by bicubic alone.
     """
     img = read_image(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
-    keep_channel_axis = img.ndim == 3 and img.shape[2] == 1
-    img = check_image(img[:, :, 0] if keep_channel_axis else img)
+    run = prepare(img, scale, model, resampler, tile)
+    whole = (slice(0, run.size[0]), slice(0, run.size[1]))
+    out = predict_region(run.img, run.size, *whole, run.model, run.resampler, backend, run.tile, progress)
+    return out[:, :, None] if run.channel_axis else out
+
+
+class Prepared(NamedTuple):
+    """A checked run of ``predict`` (or ``chunked.predict_dask``) before any pixel is computed."""
+
+    img: object  # (H, W) or (H, W, 3|4): a channel axis of 1 taken off
+    channel_axis: bool  # the input was (H, W, 1): the output gets the axis back
+    model: object  # the SRCNN
+    resampler: str
+    tile: int
+    size: tuple  # the output's (h, w)
+
+
+def prepare(img, scale, model, resampler, tile):
+    """Check an image and the options, fill in the defaults -> ``Prepared``. Looks at ``img``'s shape
+    and dtype only, so a Dask array is not computed."""
+    channel_axis = img.ndim == 3 and img.shape[2] == 1
+    img = _check_image(img[:, :, 0] if channel_axis else img)
     if not scale > 0:
         raise NpsrcnnError(f"scale must be positive, got {scale}")
-    model = luma_network(model, scale)
+    model = resolve_model(model, scale)
+    if model.channels != 1 or model.layers[-1].kernel.shape[3] != 1:
+        raise NpsrcnnError(f"predict runs a luma network (1 -> 1 channels); this one is {model.describe()}")
     resampler = model_resampler(model, resampler)
-    tile = auto_tile(model) if tile is None else check_tile(tile)
+    tile = auto_tile(model) if tile is None else _check_tile(tile)
     size = upscaled_size(img.shape, scale)
     if min(size) < 1:
         raise NpsrcnnError(f"image of {img.shape[0]}x{img.shape[1]} pixels scaled by {scale} has no pixels left")
-    whole = (slice(0, size[0]), slice(0, size[1]))
-    out = predict_region(img, size, *whole, model, resampler, backend, tile, progress)
-    return out[:, :, None] if keep_channel_axis else out
+    return Prepared(img, channel_axis, model, resampler, tile, size)
 
 
 def predict_region(
@@ -71,8 +92,10 @@ def predict_region(
     whole = (rows, cols) == (slice(0, size[0]), slice(0, size[1]))
     grid = tile_grid(out.shape, tile)
     for done, (out_rows, out_cols) in enumerate(grid, start=1):
-        rows_, cols_ = (slice(s.start + r.start, s.stop + r.start) for s, r in ((out_rows, rows), (out_cols, cols)))
-        window = input_window(model, rows_, cols_, size)
+        tile_rows, tile_cols = (
+            slice(s.start + r.start, s.stop + r.start) for s, r in ((out_rows, rows), (out_cols, cols))
+        )
+        window = input_window(model, tile_rows, tile_cols, size)
         pixels = resize_window(img, size, *window, resampler, origin, shape)
         color, alpha = (
             (pixels[..., :3], pixels[..., 3:]) if pixels.ndim == 3 and pixels.shape[2] == 4 else (pixels, None)
@@ -82,9 +105,9 @@ def predict_region(
         restored = (
             run_on_luma(model, luma, backend, tile=0)
             if whole and not tile
-            else forward_tile(model, luma, rows_, cols_, size, backend)
+            else forward_tile(model, luma, tile_rows, tile_cols, size, backend)
         )
-        inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip((rows_, cols_), window))
+        inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip((tile_rows, tile_cols), window))
         if ycbcr is not None:
             restored = replace_luma(ycbcr[inner], restored, YCBCR)
         if alpha is not None:
@@ -102,14 +125,6 @@ def region_footprint(model, shape, size, rows, cols, resampler):
     return resize_footprint(shape, size, *input_window(model, rows, cols, size), resampler)
 
 
-def luma_network(model, scale):
-    """``resolve_model``, checked to be a network ``predict`` can run: 1 channel in, 1 out (luma)."""
-    model = resolve_model(model, scale)
-    if model.channels != 1 or model.layers[-1].kernel.shape[3] != 1:
-        raise NpsrcnnError(f"predict runs a luma network (1 -> 1 channels); this one is {model.describe()}")
-    return model
-
-
 def run_on_luma(model, luma, backend="auto", tile=None):
     """``(H, W)`` float -> ``(H, W)`` float32: the network on a luma plane, keeping its size.
 
@@ -117,7 +132,7 @@ def run_on_luma(model, luma, backend="auto", tile=None):
     remove (``model.shrink``), so the output lines up with the input pixel for pixel. ``tile`` as in
     ``predict``; 0 runs the whole padded plane through ``model.forward``, the reference tiles match.
     """
-    tile = auto_tile(model) if tile is None else check_tile(tile)
+    tile = auto_tile(model) if tile is None else _check_tile(tile)
     if tile == 0:
         top, bottom, left, right = model.shrink
         padded = np.pad(luma.astype(np.float32), ((top, bottom), (left, right)), mode="edge")
@@ -137,7 +152,7 @@ def model_resampler(model, resampler=None):
     return resampler
 
 
-def check_tile(tile):
+def _check_tile(tile):
     """``tile`` as a whole number of pixels, at least 0 (0: untiled); a clear error otherwise."""
     try:
         side = operator.index(tile)
@@ -148,7 +163,7 @@ def check_tile(tile):
     return side
 
 
-def check_image(img):
+def _check_image(img):
     """``img`` itself if it is ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``, not empty, of a supported pixel
     type; only its shape and dtype are looked at (a Dask array is not computed)."""
     if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (3, 4))):
