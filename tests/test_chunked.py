@@ -1,6 +1,9 @@
 """Images larger than memory: ``predict_dask`` equals ``predict`` on the whole image whatever the chunks,
 reads only what each chunk needs, and ``npsrcnn upscale --chunks`` streams TIFF and Zarr files."""
 
+import subprocess
+import sys
+
 import dask
 import dask.array as da
 import numpy as np
@@ -136,3 +139,18 @@ def test_upscale_streams_tiff_and_zarr(tmp_path):
     assert not list(tmp_path.rglob("*.partial"))
     again = run_cli("upscale", "-i", tmp_path / "deep.zarr", "-o", tmp_path / "out", "-s", 2, "--chunks", 64)
     assert again.returncode == 0 and "0 upscaled, 1 skipped" in again.stdout
+    # the chunks on two worker processes, each writing the Zarr chunks it computed: the same array
+    on_workers = ["--chunks", 64, "--scheduler", "local:2", "--overwrite"]
+    result = run_cli("upscale", "-i", tmp_path / "deep.zarr", "-o", tmp_path / "out", "-s", 2, *on_workers)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "out" / "deep_x2.zarr", mode="r")[:], out[:])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["deep_x2.zarr", "strips_x2.tif", "tiles_x2.tiff"]
+
+
+def test_import_npsrcnn_leaves_dask_alone():
+    """``import npsrcnn`` (whose start-up time counts) imports none of the cluster extra, nor numba."""
+    code = "import sys, npsrcnn; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    for heavy in ("dask", "distributed", "zarr", "tifffile", "numba"):
+        assert f"'{heavy}'" not in loaded
+    assert "'npsrcnn'" in loaded

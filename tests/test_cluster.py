@@ -217,3 +217,27 @@ def test_a_file_that_fails_on_a_worker_is_the_line_it_gives_here(tmp_path):
         lines["here"].startswith("npsrcnn: in/broken.png: not a readable image")
         and len(lines["here"].splitlines()) == 1
     )
+
+
+def test_each_worker_keeps_one_context_and_its_share_of_the_cores():
+    """On ``local:2`` (one thread a worker) a job runs with one numba thread and one BLAS thread, not
+    the machine's cores, and every job on a worker sees the one context that worker received."""
+    from npsrcnn import cluster
+
+    def report(job, context):  # defined here, so it travels to the workers by value
+        import numba
+        from threadpoolctl import threadpool_info
+
+        blas = sorted({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        return os.getpid(), id(context), numba.get_num_threads(), blas
+
+    with cluster.connect("local:2") as client:
+        jobs = [(Path(f"job-{i}"),) for i in range(8)]
+        outcomes = list(cluster.map_jobs(client, "local:2", report, jobs, {"model": "arrays"}))
+    assert sorted(job for job, _, _ in outcomes) == sorted(jobs) and all(error is None for *_, error in outcomes)
+    reports = [result for _, result, _ in outcomes]
+    assert {(threads, tuple(blas)) for _, _, threads, blas in reports} == {(1, (1,))}
+    contexts = {}
+    for pid, context, _, _ in reports:
+        contexts.setdefault(pid, set()).add(context)
+    assert all(len(ids) == 1 for ids in contexts.values()) and os.getpid() not in contexts
