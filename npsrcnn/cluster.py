@@ -83,7 +83,8 @@ def connect(address):
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise NpsrcnnError(f"--scheduler {address}: cannot reach a Dask scheduler ({reason})") from None
         try:
-            yield client
+            with _scheduler_lost(address):  # also where chunks (--chunks) are computed, outside map_jobs
+                yield client
         finally:
             client.close(timeout=CONNECT_TIMEOUT)
     finally:
@@ -184,11 +185,17 @@ def _as_given(error, job):
 
 @contextmanager
 def _scheduler_lost(address):
-    """The client's link to the scheduler broken (Dask cancels every future, or the link fails): one line."""
+    """Dask's failures as one line: the client's link to the scheduler broken (Dask cancels every
+    future, or the link fails), or a task that killed every worker it ran on."""
     try:
         yield
     except (CancelledError, CommClosedError) as e:
         what = str(e).strip().splitlines()[0] if isinstance(e, CommClosedError) and str(e).strip() else "it stopped"
         raise NpsrcnnError(
             f"scheduler {address}: lost the connection mid-run ({what}); what finished is kept, run again for the rest"
+        ) from None
+    except KilledWorker as e:
+        raise NpsrcnnError(
+            f"scheduler {address}: a task died with {e.allowed_failures + 1} workers in a row (out of memory? "
+            "smaller --chunks or --tile take less)"
         ) from None
