@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from npsrcnn.atomic import atomic_write, sweep_partials
-from npsrcnn.chunked import STREAMED, open_streamed, write_streamed
+from npsrcnn.chunked import STREAMED, check_streamed, open_streamed, write_streamed
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import WRITABLE, list_images, read_image, unwritable_as, write_image
 from npsrcnn.jobs import in_process, message
@@ -75,8 +75,7 @@ def plan(source, out_dir, scale, suffix="_x{scale}", ext="auto", recursive=False
         raise NpsrcnnError(f"{source}: no such file or folder")
     if streamed:
         for src in inputs:
-            if src.suffix.lower() not in STREAMED:
-                raise NpsrcnnError(f"{src}: --chunks streams {', '.join(STREAMED)} images; upscale this one without it")
+            check_streamed(src)
     try:
         tag = suffix.format(scale=scale)
     except (KeyError, IndexError, ValueError) as e:

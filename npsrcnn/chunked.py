@@ -147,9 +147,7 @@ class ImageSource:
 
     @contextmanager
     def _opened(self):
-        import tifffile
-        import zarr
-
+        tifffile, zarr = _load("tifffile"), _load("zarr")
         if Path(self.path).suffix.lower() == ".zarr":
             yield zarr.open_array(self.path, mode="r")
             return
@@ -166,15 +164,21 @@ class ImageSource:
             return np.array(pixels[key])
 
 
+def check_streamed(path):
+    """``path`` as a ``Path`` if its kind streams (``STREAMED``); else the one line that says so."""
+    path = Path(path)
+    if path.suffix.lower() not in STREAMED:
+        raise NpsrcnnError(f"{path}: --chunks streams {', '.join(STREAMED)} images; upscale this one without it")
+    return path
+
+
 def open_streamed(path):
     """A ``.tif``/``.tiff`` or ``.zarr`` image as a lazy Dask array ``(H, W[, C])``, in chunks of
     ``INPUT_CHUNK`` pixels a side; an error that names the file if it is not one."""
     require("--chunks", "dask", "zarr", "tifffile")
     import dask.array as da
 
-    path = Path(path)
-    if path.suffix.lower() not in STREAMED:
-        raise NpsrcnnError(f"{path}: --chunks streams {', '.join(STREAMED)} images; upscale this one without it")
+    path = check_streamed(path)
     if not path.exists():
         raise NpsrcnnError(f"{path}: no such file or folder")
     try:
@@ -201,11 +205,11 @@ def write_streamed(array, path, kind):
     computed it), a tiled BigTIFF one row of chunks at a time (its tiles are the chunks)."""
     kind = kind.lower()
     if kind == ".zarr":
-        array.to_zarr(os.path.abspath(path))
+        array.store(ZarrOutput(path, array.shape, array.chunksize, array.dtype), lock=False)
         return
     if kind not in (".tif", ".tiff"):
         raise NpsrcnnError(f"{path}: --chunks writes {', '.join(STREAMED)}, not {kind!r}")
-    import tifffile
+    tifffile = _load("tifffile")
 
     side = array.chunksize[0]
     if side % TIFF_TILE or array.chunksize[1] != side:
@@ -231,3 +235,25 @@ def write_streamed(array, path, kind):
         photometric="minisblack" if channels == 1 else "rgb",
         extrasamples=("unassalpha",) if channels == 4 else None,
     )
+
+
+class ZarrOutput:
+    """A Zarr array on disk, made here and written a chunk at a time by whichever process computed the
+    chunk (``dask.array.store``'s target). It holds only its path: each write opens the array anew."""
+
+    def __init__(self, path, shape, chunks, dtype):
+        self.path = os.path.abspath(path)
+        _load("zarr").open_array(self.path, mode="w", shape=shape, chunks=chunks, dtype=dtype)
+
+    def __setitem__(self, key, value):
+        _load("zarr").open_array(self.path, mode="r+")[key] = value
+
+
+_IMPORTS = threading.Lock()
+
+
+def _load(name):
+    """``import name``, one thread at a time: Zarr's package imports itself in a circle, which fails when
+    two threads of a Dask worker (its event loop unpickling a task, a task running) import it at once."""
+    with _IMPORTS:
+        return importlib.import_module(name)

@@ -64,9 +64,9 @@ def corpus(tmp_path_factory):
         archive.writestr("model.weights.h5", data)
         archive.writestr("../../outside.txt", "a member that would land outside the folder")
     (root / "a-file").write_text("a file, where a folder should be")
-    zarr.create_group(root / "group.zarr")
-    zarr.create_array(root / "vector.zarr", shape=(5,), dtype=np.int64)
-    zarr.create_array(root / "int.zarr", shape=(8, 8), dtype=np.int32)
+    zarr.open_group(root / "group.zarr", mode="w")
+    zarr.open_array(root / "vector.zarr", mode="w", shape=(5,), dtype=np.int64)
+    zarr.open_array(root / "int.zarr", mode="w", shape=(8, 8), dtype=np.int32)
     (root / "notes.zarr").mkdir()
     (root / "notes.zarr" / "notes.txt").write_text("a folder named .zarr, holding no array")
     (root / "fake-dask" / "dask").mkdir(parents=True)  # what a base install without the cluster extra finds

@@ -121,9 +121,8 @@ def test_upscale_streams_tiff_and_zarr(tmp_path):
     folder.mkdir()
     tifffile.imwrite(folder / "strips.tif", image, photometric="rgb")
     tifffile.imwrite(folder / "tiles.tiff", gray, tile=(32, 32))
-    zarr.create_array(tmp_path / "deep.zarr", shape=image.shape, chunks=(50, 50, 3), dtype=np.uint16)[:] = (
-        image.astype(np.uint16) * 257
-    )
+    deep = zarr.open_array(tmp_path / "deep.zarr", mode="w", shape=image.shape, chunks=(50, 50, 3), dtype=np.uint16)
+    deep[:] = image.astype(np.uint16) * 257
     result = run_cli("upscale", "-i", folder, "-o", tmp_path / "out", "-s", 2, "--chunks", 40)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1].startswith("2 upscaled in ")
