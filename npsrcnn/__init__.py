@@ -6,6 +6,7 @@
 (20, 20)
 """
 
+from npsrcnn.chunked import predict_dask
 from npsrcnn.color import luma, rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import from_float, modcrop, read_image, shave, to_float, write_image
@@ -21,6 +22,7 @@ __all__ = [
     "ConvLayer",
     "NpsrcnnError",
     "predict",
+    "predict_dask",
     "read_image",
     "write_image",
     "to_float",

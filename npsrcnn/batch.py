@@ -11,16 +11,27 @@ The rules a batch follows:
   that a killed run left behind are removed when the next run starts.
 - A bad file stops the run with its one-line error; with ``keep_going`` it is reported, skipped,
   and counted, and the run ends as failed.
+
+Where a file's work runs is the caller's choice (``run``'s ``mapper``, ``npsrcnn.jobs``): in this
+process, or on Dask workers (``npsrcnn.cluster``) that share the filesystem; the rules above hold
+either way. A TIFF or Zarr image larger than memory streams through ``stream_file`` instead of
+``upscale_file``, a chunk at a time (``npsrcnn.chunked``).
 """
 
 import tempfile
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from npsrcnn.atomic import sweep_partials
+import numpy as np
+
+from npsrcnn.atomic import atomic_write, sweep_partials
+from npsrcnn.chunked import STREAMED, check_streamed, open_streamed, write_streamed
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import WRITABLE, list_images, read_image, unwritable_as, write_image
+from npsrcnn.jobs import in_process, message
+from npsrcnn.predict import predict
 
 
 @dataclass
@@ -41,32 +52,42 @@ class Summary:
         return ", ".join(parts) + f" in {self.seconds:.1f} s"
 
 
-def plan(source, out_dir, scale, suffix="_x{scale}", ext="auto", recursive=False):
+def plan(source, out_dir, scale, suffix="_x{scale}", ext="auto", recursive=False, streamed=False):
     """-> ``([(input, output), ...], [warnings])`` for a file or a folder ``source``.
 
+    ``streamed`` (``--chunks``): the inputs are TIFF or Zarr images (a ``.zarr`` folder is one image)
+    and so are the outputs, written a chunk at a time.
     Errors (nothing is written yet): a missing input, a bad suffix or extension, an output on an
-    input, two inputs on one output.
+    input, two inputs on one output, a Zarr image without ``streamed`` or another kind with it.
     """
     source, out_dir = Path(source), Path(out_dir)
-    if source.is_dir():
+    one_zarr = source.suffix.lower() == ".zarr" and source.is_dir()
+    if one_zarr and not streamed:
+        raise NpsrcnnError(f"{source}: a .zarr image is read a chunk at a time: add --chunks N")
+    if source.is_dir() and not one_zarr:
         inputs, warnings = list_images(source, recursive)
         if out_dir.resolve() != source.resolve():  # an output folder inside the input folder is not input
             inputs = [p for p in inputs if out_dir.resolve() not in p.resolve().parents]
         root = source
-    elif source.is_file():
+    elif source.is_file() or one_zarr:
         inputs, warnings, root = [source], [], source.parent
     else:
         raise NpsrcnnError(f"{source}: no such file or folder")
+    if streamed:
+        for src in inputs:
+            check_streamed(src)
     try:
         tag = suffix.format(scale=scale)
     except (KeyError, IndexError, ValueError) as e:
         raise NpsrcnnError(f"--suffix {suffix!r}: {e!r}; only {{scale}} may be filled in") from None
     if "/" in tag or "\\" in tag:
         raise NpsrcnnError(f"--suffix {suffix!r} contains a path separator")
-    if ext != "auto" and f".{ext.lstrip('.').lower()}" not in WRITABLE:
-        raise NpsrcnnError(f"--ext {ext!r} is not one of auto, {', '.join(s[1:] for s in WRITABLE)}")
+    kinds = STREAMED if streamed else WRITABLE
+    if ext != "auto" and f".{ext.lstrip('.').lower()}" not in kinds:
+        raise NpsrcnnError(f"--ext {ext!r} is not one of auto, {', '.join(s[1:] for s in kinds)}")
     targets = {
-        src: out_dir / src.parent.relative_to(root) / f"{src.stem}{tag}{_output_suffix(src, ext)}" for src in inputs
+        src: out_dir / src.parent.relative_to(root) / f"{src.stem}{tag}{_output_suffix(src, ext, kinds)}"
+        for src in inputs
     }
     # an earlier run's output (face_x2.png beside face.png) is not an input of this one
     written = {dst.resolve() for dst in targets.values()}
@@ -87,10 +108,10 @@ def plan(source, out_dir, scale, suffix="_x{scale}", ext="auto", recursive=False
     return jobs, warnings
 
 
-def _output_suffix(src, ext):
+def _output_suffix(src, ext, kinds):
     if ext != "auto":
         return f".{ext.lstrip('.').lower()}"
-    return src.suffix.lower() if src.suffix.lower() in WRITABLE else ".png"  # GIF, TGA: PNG keeps them
+    return src.suffix.lower() if src.suffix.lower() in kinds else ".png"  # GIF, TGA: PNG keeps them
 
 
 def prepare_output(jobs):
@@ -105,31 +126,95 @@ def prepare_output(jobs):
         sweep_partials(folder)
 
 
-def run(jobs, upscale, overwrite=False, keep_going=False, say=print, warn=print):
-    """Upscale each ``(input, output)`` of ``jobs`` with ``upscale(image) -> image`` -> ``Summary``.
+@dataclass
+class Upscaler:
+    """``predict`` with a run's options, as data: ``upscale_file``'s ``upscale``. It pickles with the
+    model's arrays (tens of kB), which is how the model reaches Dask workers: no weights file there."""
 
-    ``say`` reports each file done or skipped; ``warn`` each failure, when ``keep_going`` goes on.
+    model: object  # an SRCNN
+    scale: float
+    backend: str = "auto"
+    tile: int = None
+    resampler: str = None
+
+    def __call__(self, image, progress=None):
+        return predict(image, self.scale, self.model, self.backend, self.tile, progress, self.resampler)
+
+    def warm_up(self):
+        """Run the kernels this model needs (whole and tiled) on a few pixels: numba compiles them, or
+        loads them from its cache, now rather than in the first file."""
+        image = np.zeros((14, 15), np.uint8)
+        for tile in (0, 16):
+            predict(image, self.scale, self.model, self.backend, tile, None, self.resampler)
+
+
+def upscale_file(job, upscale):
+    """One ``(input, output)`` job: read, check that the output's format holds the result, upscale with
+    ``upscale(image) -> image``, write under a temporary name and rename."""
+    src, dst = job
+    image = read_image(src)
+    problem = unwritable_as(dst.suffix, image)
+    if problem:
+        raise NpsrcnnError(f"{src}: {problem}; choose another --ext")
+    write_image(dst, upscale(image))
+
+
+def stream_file(job, upscale):
+    """One ``(input, output)`` job for an image larger than memory: ``upscale(lazy) -> lazy`` on the input
+    as a Dask array (``chunked.predict_dask``), written chunk by chunk under a temporary name, renamed.
+    The chunks run wherever Dask computes: this process's threads, or the cluster connected."""
+    src, dst = job
+    result = upscale(open_streamed(src))
+    try:
+        with atomic_write(dst) as tmp:
+            write_streamed(result, tmp, dst.suffix)
+    except OSError as e:
+        raise NpsrcnnError(f"{dst}: cannot write ({e.strerror or e})") from None
+
+
+def run(
+    jobs,
+    upscale,
+    overwrite=False,
+    keep_going=False,
+    say=print,
+    warn=print,
+    progress=None,
+    mapper=in_process,
+    process=upscale_file,
+):
+    """Upscale each ``(input, output)`` of ``jobs`` -> ``Summary``: ``process(job, upscale)`` for each
+    (``upscale_file`` with ``upscale(image) -> image``, or ``stream_file``), run by ``mapper``
+    (``npsrcnn.jobs``: here, or on a cluster, which gets ``upscale`` once per worker).
+
+    Outputs that exist are skipped here, before any work is sent. ``say`` reports each file done or
+    skipped, ``warn`` each failure when ``keep_going`` goes on, ``progress()`` each file finished.
     """
     summary, start = Summary(), time.monotonic()
+    todo = []
     for src, dst in jobs:
         if dst.exists() and not overwrite:
             summary.skipped.append(dst)
             say(f"{src} -> {dst}: exists, skipped")
-            continue
-        try:
-            image = read_image(src)
-            problem = unwritable_as(dst.suffix, image)
-            if problem:
-                raise NpsrcnnError(f"{src}: {problem}; choose another --ext")
-            write_image(dst, upscale(image))
-        except (NpsrcnnError, MemoryError) as e:
-            message = str(e) if isinstance(e, NpsrcnnError) else f"{src}: out of memory"
-            if not keep_going:
-                raise NpsrcnnError(message) from None
-            summary.failed.append((src, message))
-            warn(message)
-            continue
-        summary.written.append(dst)
-        say(f"{src} -> {dst}")
+            if progress is not None:
+                progress()
+        else:
+            todo.append((src, dst))
+    try:
+        with closing(mapper(process, todo, upscale)) as outcomes:
+            for (src, dst), _, error in outcomes:
+                if error is None:
+                    summary.written.append(dst)
+                    say(f"{src} -> {dst}")
+                elif keep_going:
+                    summary.failed.append((src, message((src, dst), error)))
+                    warn(summary.failed[-1][1])
+                else:
+                    raise NpsrcnnError(message((src, dst), error)) from None
+                if progress is not None:
+                    progress()
+    finally:
+        for folder in sorted({dst.parent for _, dst in todo}):
+            sweep_partials(folder)  # what a worker killed mid-write left: it is dead; its file went elsewhere
     summary.seconds = time.monotonic() - start
     return summary

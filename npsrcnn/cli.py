@@ -5,6 +5,8 @@ a command returns its exit code (``upscale --keep-going`` gives 1 when some file
 """
 
 import argparse
+import contextlib
+import functools
 import os
 import signal
 import sys
@@ -23,15 +25,53 @@ def cmd_upscale(args):
 
     from npsrcnn import batch
     from npsrcnn.model import resolve_model
-    from npsrcnn.predict import predict
 
-    jobs, warnings = batch.plan(args.input, args.output, args.scale, args.suffix, args.ext, args.recursive)
+    streamed = args.chunks is not None
+    if streamed:
+        from npsrcnn.chunked import predict_dask, require, tiff_chunks
+
+        if args.chunks < 1:
+            raise NpsrcnnError(f"--chunks must be at least 1 pixel, got {args.chunks}")
+        require("--chunks", "dask", "zarr", "tifffile")
+    jobs, warnings = batch.plan(
+        args.input, args.output, args.scale, args.suffix, args.ext, args.recursive, streamed=streamed
+    )
     for message in warnings:
         print(f"warning: {message}", file=sys.stderr)
     model = resolve_model(args.model, args.scale)
-    batch.prepare_output(jobs)
+    options = dict(scale=args.scale, model=model, backend=args.backend, tile=args.tile, resampler=args.resampler)
+    with _cluster(args.scheduler) as client:
+        batch.prepare_output(jobs)
+        mapper, process = _mapper(client, args.scheduler), batch.upscale_file
+        if streamed:  # the chunks run on the cluster, or on this process's threads; the files one by one here
+            threads = None if client else args.threads
+            upscale = functools.partial(predict_dask, chunks=tiff_chunks(args.chunks), threads=threads, **options)
+            mapper, process = _mapper(None, None), batch.stream_file
+        elif client:
+            upscale = batch.Upscaler(**options)
+        else:
+            upscale = _with_tile_bar(batch.Upscaler(**options), tqdm)
+        files = tqdm(total=len(jobs), unit="file", disable=None)  # progress bars only on a terminal
+        summary = batch.run(
+            jobs,
+            upscale,
+            overwrite=args.overwrite,
+            keep_going=args.keep_going,
+            say=tqdm.write,
+            warn=lambda message: tqdm.write(f"npsrcnn: {message}", file=sys.stderr),
+            progress=files.update,
+            mapper=mapper,
+            process=process,
+        )
+        files.close()
+    print(f"{summary.line()}; outputs in {args.output}")
+    return 1 if summary.failed else 0
 
-    def upscale(image):  # a second progress bar, over tiles, for images of more than one
+
+def _with_tile_bar(upscaler, tqdm):
+    """``upscaler`` with a second progress bar, over tiles, for images of more than one."""
+
+    def upscale(image):
         bar = None
 
         def progress(done, total):
@@ -41,31 +81,38 @@ def cmd_upscale(args):
                 bar.update(1)
 
         try:
-            return predict(
-                image,
-                scale=args.scale,
-                model=model,
-                backend=args.backend,
-                tile=args.tile,
-                progress=progress,
-                resampler=args.resampler,
-            )
+            return upscaler(image, progress)
         finally:
             if bar is not None:
                 bar.close()
 
-    files = tqdm(jobs, unit="file", disable=None)  # progress bars only on a terminal
-    summary = batch.run(
-        files,
-        upscale,
-        overwrite=args.overwrite,
-        keep_going=args.keep_going,
-        say=tqdm.write,
-        warn=lambda message: tqdm.write(f"npsrcnn: {message}", file=sys.stderr),
-    )
-    files.close()
-    print(f"{summary.line()}; outputs in {args.output}")
-    return 1 if summary.failed else 0
+    return upscale
+
+
+@contextlib.contextmanager
+def _cluster(address):
+    """A Dask client for ``--scheduler ADDRESS`` (``npsrcnn.cluster``), or None without one."""
+    if address is None:
+        yield None
+        return
+    from npsrcnn.chunked import require
+
+    require("--scheduler", "dask", "distributed")
+    from npsrcnn import cluster
+
+    with cluster.connect(address) as client:
+        yield client
+
+
+def _mapper(client, address):
+    """Where each file's work runs (``npsrcnn.jobs``): on ``client``'s workers, or here without one."""
+    if client is None:
+        from npsrcnn.jobs import in_process
+
+        return in_process
+    from npsrcnn import cluster
+
+    return cluster.mapper(client, address)
 
 
 def cmd_degrade(args):
@@ -149,18 +196,20 @@ def cmd_evaluate(args):
 
     models = (lambda: load_models(args.model, args.scale)) if "srcnn" in args.methods else None
     warn = lambda message: print(message, file=sys.stderr)
-    rows = evaluate(
-        args.data,
-        args.scale,
-        args.methods,
-        args.protocol,
-        models,
-        args.backend,
-        args.degrade,
-        args.figures,
-        warn=warn,
-        resampler=args.resampler,
-    )
+    with _cluster(args.scheduler) as client:
+        rows = evaluate(
+            args.data,
+            args.scale,
+            args.methods,
+            args.protocol,
+            models,
+            args.backend,
+            args.degrade,
+            args.figures,
+            warn=warn,
+            resampler=args.resampler,
+            mapper=_mapper(client, args.scheduler),
+        )
     print(format_tables(rows, args.protocol, verbose=args.verbose))
     if args.json:
         with atomic_write(args.json) as tmp:
@@ -278,6 +327,14 @@ def build_parser():
             f"else {DEFAULT_RESAMPLER}, the paper's MATLAB bicubic)",
         )
 
+    def scheduler_option(p):
+        p.add_argument(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="run each file on Dask workers: tcp://HOST:PORT of a running dask scheduler, or local:N to "
+            "start N worker processes here (pip install 'npsrcnn[cluster]'; files on a filesystem they share)",
+        )
+
     def backend_option(p):
         p.add_argument(
             "--backend",
@@ -309,7 +366,7 @@ def build_parser():
         "--ext",
         default="auto",
         help="output format: auto (the input's, or png where it cannot store "
-        "the result) or one of png, tif, tiff, bmp, jpg, jpeg, webp, ppm, pgm",
+        "the result) or one of png, tif, tiff, bmp, jpg, jpeg, webp, ppm, pgm (with --chunks: tif, tiff, zarr)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (never an input)")
     p.add_argument("--keep-going", action="store_true", help="report a bad file and go on; exit 1 at the end")
@@ -319,6 +376,14 @@ def build_parser():
         metavar="N",
         help="output tiles of NxN pixels (default: sized to a memory budget; 0: the whole image at once)",
     )
+    p.add_argument(
+        "--chunks",
+        type=int,
+        metavar="N",
+        help="stream a TIFF or .zarr image larger than memory in output chunks of about NxN pixels "
+        "(a multiple of 16, the tiled BigTIFF's tiles) into a tiled BigTIFF or a .zarr",
+    )
+    scheduler_option(p)
     resampler_option(p)
     backend_option(p)
     p.set_defaults(func=cmd_upscale)
@@ -363,6 +428,7 @@ def build_parser():
     p.add_argument("--figures", metavar="DIR", help="write a comparison per image and a summary plot here")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("-v", "--verbose", action="store_true", help="per-image rows")
+    scheduler_option(p)
     resampler_option(p)
     backend_option(p)
     p.set_defaults(func=cmd_evaluate)

@@ -2,6 +2,7 @@
 scales, scored by PSNR and SSIM (and MSE for the tutorials' colour images), as tables, JSON and figures.
 """
 
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from tqdm import tqdm
 from npsrcnn.errors import NpsrcnnError
 from npsrcnn.figures import zoomed_crops
 from npsrcnn.image import list_images, read_image
+from npsrcnn.jobs import in_process, message
 from npsrcnn.metrics import mse, psnr, ssim
 from npsrcnn.model import resolve_model
 from npsrcnn.protocol import OPENCV_DEGRADE, PROTOCOLS, matlab_protocol, opencv_protocol
@@ -43,65 +45,107 @@ def evaluate(
     figures=None,
     warn=print,
     resampler=None,
+    mapper=in_process,
 ):
     """Run a protocol over datasets and scales. ``models``: ``{scale: SRCNN}`` for the srcnn method,
     or a function returning that, called once the dataset folders are known to be usable.
     ``resampler`` (the paper's protocol): how SRCNN's input is enlarged, as in ``predict``; None, each
-    model's own.
+    model's own. ``mapper`` (``npsrcnn.jobs``): where each image is scored, here or on a cluster.
 
-    Returns the ``Row`` list; with ``figures`` (a folder), also writes one comparison per image and
-    scale, its zoomed crops where the first method errs most (``_zoom.png``), and ``summary.png``.
+    Returns the ``Row`` list, images in folder order wherever they were scored; with ``figures`` (a
+    folder), also writes one comparison per image and scale, its zoomed crops where the first method
+    errs most (``_zoom.png``), and ``summary.png``.
     """
     if protocol not in PROTOCOLS:
         raise NpsrcnnError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise NpsrcnnError(f"method {unknown[0]!r} is not one of {', '.join(METHODS)}")
-    datasets = []
+    jobs = []
     for folder in data_dirs:
         images, skipped = list_images(folder)
-        for message in skipped:
-            warn(f"warning: {message}")
-        datasets.append((Path(folder).name, images))
+        for line in skipped:
+            warn(f"warning: {line}")
+        jobs.extend((path, Path(folder).name) for path in images)
     if callable(models):
         models = models()
     if "srcnn" in methods and any((models or {}).get(s) is None for s in scales):
         raise NpsrcnnError("the srcnn method needs a model for every scale")
     if figures is not None:
-        figures = Path(figures)
+        figures = Path(figures).absolute()  # written where the image is scored: maybe another machine
         figures.mkdir(parents=True, exist_ok=True)
-    rows = {(name, s, m): Row(name, s, m) for name, _ in datasets for s in scales for m in methods}
-    total = sum(len(images) for _, images in datasets) * len(scales)
-    with tqdm(total=total, desc=f"evaluate ({protocol})", unit="image", disable=None, leave=False) as bar:
-        for name, images in datasets:
-            for path in images:
-                img = read_image(path)
-                for scale in scales:
-                    model = (models or {}).get(scale)
-                    if protocol == "matlab":
-                        truth, outputs = matlab_protocol(img, scale, methods, model, backend, resampler)
-                    else:
-                        truth, outputs = opencv_protocol(img, scale, methods, model, backend, degrade_method)
-                    panels = [("original", truth)]
-                    for method, out in outputs.items():
-                        score = {
-                            "name": path.stem,
-                            "psnr": psnr(truth, out),
-                            "ssim": ssim(truth, out),
-                            "mse": mse(truth, out),
-                        }
-                        rows[(name, scale, method)].images.append(score)
-                        panels.append((f"{method}\nPSNR {score['psnr']:.2f} dB  SSIM {score['ssim']:.4f}", out))
-                    if figures is not None:
-                        stem = figures / f"{name}_x{scale}_{path.stem}"
-                        title = f"{name} {path.stem} x{scale} ({protocol} protocol)"
-                        side_by_side(panels, f"{stem}.png", title=title)
-                        zoomed_crops(truth, list(outputs.items()), f"{stem}_zoom.png", y_channel=False, title=title)
-                    bar.update()
+    scoring = Scoring(
+        tuple(scales), tuple(methods), protocol, models or {}, backend, degrade_method, resampler, figures
+    )
+    scores = {}
+    with tqdm(
+        total=len(jobs) * len(scales), desc=f"evaluate ({protocol})", unit="image", disable=None, leave=False
+    ) as bar:
+        with closing(mapper(score_image, jobs, scoring)) as outcomes:
+            for job, result, error in outcomes:
+                if error is not None:
+                    raise NpsrcnnError(message(job, error)) from None
+                scores[job] = result
+                bar.update(len(scales))
+    rows = {
+        (name, s, m): Row(name, s, m) for name in dict.fromkeys(n for _, n in jobs) for s in scales for m in methods
+    }
+    for job in jobs:
+        for scale, method, score in scores[job]:
+            rows[(job[1], scale, method)].images.append(score)
     rows = list(rows.values())
     if figures is not None:
         summary_bars(rows, figures / "summary.png", title=f"Average PSNR ({protocol} protocol)")
     return rows
+
+
+@dataclass
+class Scoring:
+    """What ``score_image`` needs besides the image: the run's options and models, as data (a cluster
+    sends it to each worker once)."""
+
+    scales: tuple
+    methods: tuple
+    protocol: str
+    models: dict  # {scale: SRCNN}
+    backend: str = "auto"
+    degrade_method: str = "bilinear"
+    resampler: str = None
+    figures: Path = None
+
+    def warm_up(self):
+        """The models' kernels compiled (or loaded from numba's cache) on a few pixels, before the first image."""
+        image = np.zeros((24, 24), np.uint8)
+        for scale, model in self.models.items():
+            if "srcnn" in self.methods and scale in self.scales:
+                matlab_protocol(image, scale, ("srcnn",), model, self.backend, self.resampler)
+
+
+def score_image(job, scoring):
+    """One ``(image path, dataset name)`` job: every method at every scale -> ``[(scale, method,
+    {"name", "psnr", "ssim", "mse"}), ...]``; with ``scoring.figures``, its comparison figures too."""
+    path, dataset = job
+    img = read_image(path)
+    scores = []
+    for scale in scoring.scales:
+        model = scoring.models.get(scale)
+        if scoring.protocol == "matlab":
+            truth, outputs = matlab_protocol(img, scale, scoring.methods, model, scoring.backend, scoring.resampler)
+        else:
+            truth, outputs = opencv_protocol(
+                img, scale, scoring.methods, model, scoring.backend, scoring.degrade_method
+            )
+        panels = [("original", truth)]
+        for method, out in outputs.items():
+            score = {"name": path.stem, "psnr": psnr(truth, out), "ssim": ssim(truth, out), "mse": mse(truth, out)}
+            scores.append((scale, method, score))
+            panels.append((f"{method}\nPSNR {score['psnr']:.2f} dB  SSIM {score['ssim']:.4f}", out))
+        if scoring.figures is not None:
+            stem = scoring.figures / f"{dataset}_x{scale}_{path.stem}"
+            title = f"{dataset} {path.stem} x{scale} ({scoring.protocol} protocol)"
+            side_by_side(panels, f"{stem}.png", title=title)
+            zoomed_crops(truth, list(outputs.items()), f"{stem}_zoom.png", y_channel=False, title=title)
+    return scores
 
 
 def load_models(model, scales):

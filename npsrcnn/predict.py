@@ -12,6 +12,7 @@ work, whatever the size.
 
 import operator
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from npsrcnn.errors import NpsrcnnError
 from npsrcnn.image import check_pixel_type, from_float, read_image
 from npsrcnn.model import resolve_model
 from npsrcnn.modelfile import DEFAULT_RESAMPLER
-from npsrcnn.resize import parse_resampler, resize_window, upscaled_size
+from npsrcnn.resize import parse_resampler, resize_footprint, resize_window, upscaled_size
 from npsrcnn.tiling import auto_tile, forward_tile, input_window, tile_grid
 
 YCBCR = "matlab"  # the paper's luma, which the shipped weights are trained on
@@ -40,8 +41,28 @@ def predict(image, scale=3, model=None, backend="auto", tile=None, progress=None
     Alpha, if any, is resized by bicubic alone.
     """
     img = read_image(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
-    keep_channel_axis = img.ndim == 3 and img.shape[2] == 1
-    img = _check_image(img[:, :, 0] if keep_channel_axis else img)
+    run = prepare(img, scale, model, resampler, tile)
+    whole = (slice(0, run.size[0]), slice(0, run.size[1]))
+    out = predict_region(run.img, run.size, *whole, run.model, run.resampler, backend, run.tile, progress)
+    return out[:, :, None] if run.channel_axis else out
+
+
+class Prepared(NamedTuple):
+    """A checked run of ``predict`` (or ``chunked.predict_dask``) before any pixel is computed."""
+
+    img: object  # (H, W) or (H, W, 3|4): a channel axis of 1 taken off
+    channel_axis: bool  # the input was (H, W, 1): the output gets the axis back
+    model: object  # the SRCNN
+    resampler: str
+    tile: int
+    size: tuple  # the output's (h, w)
+
+
+def prepare(img, scale, model, resampler, tile):
+    """Check an image and the options, fill in the defaults -> ``Prepared``. Looks at ``img``'s shape
+    and dtype only, so a Dask array is not computed."""
+    channel_axis = img.ndim == 3 and img.shape[2] == 1
+    img = _check_image(img[:, :, 0] if channel_axis else img)
     if not scale > 0:
         raise NpsrcnnError(f"scale must be positive, got {scale}")
     model = resolve_model(model, scale)
@@ -52,28 +73,56 @@ def predict(image, scale=3, model=None, backend="auto", tile=None, progress=None
     size = upscaled_size(img.shape, scale)
     if min(size) < 1:
         raise NpsrcnnError(f"image of {img.shape[0]}x{img.shape[1]} pixels scaled by {scale} has no pixels left")
-    out = np.empty(size + img.shape[2:], img.dtype)
-    grid = tile_grid(size, tile)
-    for done, (rows, cols) in enumerate(grid, start=1):
-        window = input_window(model, rows, cols, size)
-        pixels = resize_window(img, size, *window, resampler)
+    return Prepared(img, channel_axis, model, resampler, tile, size)
+
+
+def predict_region(
+    img, size, rows, cols, model, resampler, backend="auto", tile=0, progress=None, origin=(0, 0), shape=None
+):
+    """The output pixels ``rows x cols`` of ``predict`` on an image enlarged to ``size = (h, w)``:
+    ``(len(rows), len(cols)[, C])`` in ``img``'s dtype, tile by tile (``tile`` pixels a side, 0: the
+    region at once). ``model``: an ``SRCNN``, ``resampler`` a checked name (``model_resampler``).
+
+    ``img``: the whole input, ``(H, W[, C])``; or, for a region of an image too large to load
+    (``npsrcnn.chunked``), the part of an input of ``shape = (H, W)`` that starts at ``origin = (row,
+    col)`` and holds ``region_footprint``. Every tile reads the input through the whole image's
+    coordinates, so the region equals that part of the whole image's result.
+    """
+    out = np.empty((rows.stop - rows.start, cols.stop - cols.start) + img.shape[2:], img.dtype)
+    whole = (rows, cols) == (slice(0, size[0]), slice(0, size[1]))
+    grid = tile_grid(out.shape, tile)
+    for done, (out_rows, out_cols) in enumerate(grid, start=1):
+        tile_rows, tile_cols = (
+            slice(s.start + r.start, s.stop + r.start) for s, r in ((out_rows, rows), (out_cols, cols))
+        )
+        window = input_window(model, tile_rows, tile_cols, size)
+        pixels = resize_window(img, size, *window, resampler, origin, shape)
         color, alpha = (
             (pixels[..., :3], pixels[..., 3:]) if pixels.ndim == 3 and pixels.shape[2] == 4 else (pixels, None)
         )
         ycbcr = rgb_to_ycbcr(color, YCBCR) if color.ndim == 3 else None
         luma = color if ycbcr is None else ycbcr[..., 0]
         restored = (
-            forward_tile(model, luma, rows, cols, size, backend) if tile else run_on_luma(model, luma, backend, tile=0)
+            run_on_luma(model, luma, backend, tile=0)
+            if whole and not tile
+            else forward_tile(model, luma, tile_rows, tile_cols, size, backend)
         )
-        inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip((rows, cols), window))
+        inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip((tile_rows, tile_cols), window))
         if ycbcr is not None:
             restored = replace_luma(ycbcr[inner], restored, YCBCR)
         if alpha is not None:
             restored = np.concatenate([restored, alpha[inner]], axis=2)
-        out[rows, cols] = from_float(restored, img.dtype)
+        out[out_rows, out_cols] = from_float(restored, img.dtype)
         if progress is not None:
             progress(done, len(grid))
-    return out[:, :, None] if keep_channel_axis else out
+    return out
+
+
+def region_footprint(model, shape, size, rows, cols, resampler):
+    """The ``(rows, cols)`` slices of an input of ``shape = (H, W)`` that ``predict_region`` reads for the
+    output region ``rows x cols`` of its enlargement to ``size``: the network's receptive field
+    (``tiling.input_window``) around the region, then the resampler's support around that."""
+    return resize_footprint(shape, size, *input_window(model, rows, cols, size), resampler)
 
 
 def run_on_luma(model, luma, backend="auto", tile=None):
@@ -104,6 +153,7 @@ def model_resampler(model, resampler=None):
 
 
 def _check_tile(tile):
+    """``tile`` as a whole number of pixels, at least 0 (0: untiled); a clear error otherwise."""
     try:
         side = operator.index(tile)
     except TypeError:
@@ -114,6 +164,8 @@ def _check_tile(tile):
 
 
 def _check_image(img):
+    """``img`` itself if it is ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``, not empty, of a supported pixel
+    type; only its shape and dtype are looked at (a Dask array is not computed)."""
     if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (3, 4))):
         raise NpsrcnnError(f"image of shape {img.shape} is not (H, W), (H, W, 3) or (H, W, 4)")
     if min(img.shape[:2]) < 1:

@@ -48,24 +48,24 @@ def parse_resampler(resampler):
     return library, method or "bicubic"
 
 
-def resize_window(img, size, rows, cols, resampler="opencv"):
+def resize_window(img, size, rows, cols, resampler="opencv", origin=(0, 0), shape=None):
     """``rows`` and ``cols`` (slices of the output) of ``img`` resized to ``size = (h, w)`` by
     ``resampler``, from only the input pixels they read: ``(H, W[, C]) -> (len(rows), len(cols)[, C])``
     float32 (float64 for float64 input). Agrees with ``cv2.resize`` (``opencv``) or ``imresize``
     (``matlab``) on the float image to float32 rounding, and with itself exactly, window or whole.
 
+    ``img`` is the whole input, or a part of an input of ``shape = (H, W)`` that starts at pixel
+    ``origin = (row, col)`` and holds ``resize_footprint`` of the window: a chunk of an image too
+    large to load (``npsrcnn.chunked``) gives the same pixels as the whole.
+
     Rows, then columns: two passes of weighted sums, each tap in the same order for every window, so
     a pixel's arithmetic does not depend on which window computed it.
     """
-    library, method = parse_resampler(resampler)
-    (wy, iy), (wx, ix) = (
-        tuple(a[s] for a in _axis(library, method, n, m))
-        for n, m, s in ((img.shape[0], size[0], rows), (img.shape[1], size[1], cols))
-    )
+    (wy, iy), (wx, ix) = _window_taps(img.shape if shape is None else shape, size, rows, cols, resampler)
     used_rows, iy = np.unique(iy, return_inverse=True)
     iy = iy.reshape(wy.shape)
     c0 = ix.min()
-    block = to_float(img[used_rows, c0 : ix.max() + 1])
+    block = to_float(img[used_rows - origin[0], c0 - origin[1] : ix.max() + 1 - origin[1]])
     wy, wx, ix = wy.astype(block.dtype), wx.astype(block.dtype), ix - c0
     trailing = (1,) * (img.ndim - 2)
     tmp = wy[:, 0].reshape(-1, 1, *trailing) * block[iy[:, 0]]
@@ -75,6 +75,24 @@ def resize_window(img, size, rows, cols, resampler="opencv"):
     for t in range(1, wx.shape[1]):
         out += wx[:, t].reshape(-1, *trailing) * tmp[:, ix[:, t]]
     return out
+
+
+def resize_footprint(shape, size, rows, cols, resampler="opencv"):
+    """The ``(rows, cols)`` slices of an input of ``shape = (H, W)`` that ``resize_window`` reads for the
+    output window ``rows x cols`` of its enlargement to ``size``: the window's taps, bicubic support
+    and mirrored or clamped borders included."""
+    (_, iy), (_, ix) = _window_taps(shape, size, rows, cols, resampler)
+    return slice(int(iy.min()), int(iy.max()) + 1), slice(int(ix.min()), int(ix.max()) + 1)
+
+
+def _window_taps(shape, size, rows, cols, resampler):
+    """``((row weights, row indices), (column weights, column indices))`` of an output window, each
+    ``(window length, taps)``, indices into the whole input of ``shape``."""
+    library, method = parse_resampler(resampler)
+    return tuple(
+        tuple(a[s] for a in _axis(library, method, n, m))
+        for n, m, s in ((shape[0], size[0], rows), (shape[1], size[1], cols))
+    )
 
 
 def _axis(library, method, in_len, out_len):

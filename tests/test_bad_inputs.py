@@ -3,6 +3,7 @@ naming the file and the reason, a non-zero exit, no traceback, and leaves no fil
 
 import os
 import shutil
+import socket
 import struct
 import zipfile
 import zlib
@@ -12,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 import skimage.data
+import zarr
 
 from helpers import assert_one_line_error, run_cli, small_model, torch_style_onnx
 from npsrcnn import write_image
@@ -63,6 +65,15 @@ def corpus(tmp_path_factory):
         archive.writestr("../../outside.txt", "a member that would land outside the folder")
     (root / "a-file").write_text("a file, where a folder should be")
     _onnx_corpus(root)
+    zarr.open_group(root / "group.zarr", mode="w")
+    zarr.open_array(root / "vector.zarr", mode="w", shape=(5,), dtype=np.int64)
+    zarr.open_array(root / "int.zarr", mode="w", shape=(8, 8), dtype=np.int32)
+    (root / "notes.zarr").mkdir()
+    (root / "notes.zarr" / "notes.txt").write_text("a folder named .zarr, holding no array")
+    (root / "fake-dask" / "dask").mkdir(parents=True)  # what a base install without the cluster extra finds
+    (root / "fake-dask" / "dask" / "__init__.py").write_text(
+        "raise ImportError(\"No module named 'dask'\", name='dask')\n"
+    )
     return root
 
 
@@ -185,3 +196,54 @@ def test_the_whole_corpus_with_keep_going(corpus, tmp_path):
         assert line.startswith(f"npsrcnn: {folder / name}: ") and reason in line, line
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["good_x2.png"]
     assert f"1 upscaled, {len(expected)} failed" in result.stdout
+
+
+def _closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once the socket is closed
+
+
+SCALE_OUT = [
+    (["--scheduler", "tcp://127.0.0.1:{port}"], ["--scheduler tcp://127.0.0.1:", "cannot reach a Dask scheduler"]),
+    (["--scheduler", "local:0"], ["--scheduler local:0", "N must be 1 or more"]),
+    (["--scheduler", "127.0.0.1:8786"], ["'127.0.0.1:8786' is neither tcp://HOST:PORT", "nor local:N"]),
+    (["--chunks", "0"], ["--chunks must be at least 1 pixel, got 0"]),
+    (["--chunks", "64", "-i", "{root}/face.png"], ["face.png", "--chunks streams .tif, .tiff, .zarr images"]),
+    (["-i", "{root}/int.zarr"], ["int.zarr", "read a chunk at a time: add --chunks N"]),
+    (["--chunks", "64", "-i", "{root}/group.zarr"], ["group.zarr", "not a readable Zarr array", "'group'"]),
+    (["--chunks", "64", "-i", "{root}/notes.zarr"], ["notes.zarr", "not a readable Zarr array"]),
+    (["--chunks", "64", "-i", "{root}/vector.zarr"], ["vector.zarr", "shape (5,) is not an image"]),
+    (["--chunks", "64", "-i", "{root}/int.zarr"], ["int.zarr", "int32 pixels are not supported"]),
+]
+
+
+@pytest.mark.parametrize("options,fragments", SCALE_OUT)
+def test_bad_scale_out_options_and_zarr_images(corpus, options, fragments):
+    """An unreachable scheduler (a short connect timeout), a bad address, no chunks, a .zarr that is no
+    image: one line, exit 1, nothing written."""
+    options = [o.format(port=_closed_port(), root=corpus) for o in options]
+    source = [] if "-i" in options else ["-i", corpus / "face.png"]
+    result = run_cli("upscale", *source, "-o", corpus / "out", "-s", 2, "--model", corpus / "good.h5", *options)
+    assert_one_line_error(result, *fragments)
+    assert result.returncode == 1
+    _assert_nothing_written(corpus)
+
+
+@pytest.mark.parametrize("option", [["--scheduler", "local:2"], ["--chunks", "64"]])
+def test_without_the_cluster_extra_one_line_names_it(corpus, option):
+    result = run_cli(
+        "upscale",
+        "-i",
+        corpus / "face.png",
+        "-o",
+        corpus / "out",
+        "-s",
+        2,
+        "--model",
+        corpus / "good.h5",
+        *option,
+        env={"PYTHONPATH": os.pathsep.join([str(corpus / "fake-dask"), os.environ.get("PYTHONPATH", "")])},
+    )
+    assert_one_line_error(result, f"{option[0]} needs dask, which is not installed: pip install 'npsrcnn[cluster]'")
+    _assert_nothing_written(corpus)
