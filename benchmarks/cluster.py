@@ -166,6 +166,13 @@ def main():
     parser.add_argument("--scale", type=int, default=2)
     parser.add_argument("--sample", type=float, default=0.2, help="seconds between memory samples")
     parser.add_argument("--skip", nargs="*", default=[], choices=["folder", "startup", "big"])
+    parser.add_argument(
+        "--big-on",
+        nargs="+",
+        default=["in-process", "local"],
+        choices=["in-process", "local"],
+        help="where the large image runs (default both; each is long at full size)",
+    )
     parser.add_argument("--dir", help="work folder (default: a temporary one, removed after)")
     parser.add_argument("--json", help="write the figures here too")
     args = parser.parse_args()
@@ -199,7 +206,8 @@ def main():
         if "big" not in args.skip:
             tiff = work / "big.tif"
             make_tiff(tiff, args.side)
-            for label, options in (("in-process", []), (f"local:{args.workers}", scheduler)):
+            modes = {"in-process": ("in-process", []), "local": (f"local:{args.workers}", scheduler)}
+            for label, options in (modes[m] for m in args.big_on):
                 out = work / f"big-{label.replace(':', '')}"
                 command = ["upscale", "-i", tiff, "-o", out, "-s", args.scale, "--chunks", args.chunks, *options]
                 result = results[f"big {label}"] = run_command(command, args.sample)
