@@ -478,9 +478,12 @@ def build_parser():
         "its kernels sit at the new ones' centres, so training starts from the same function",
     )
     p.add_argument("--batch", type=int, default=128)
-    length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int)
-    length.add_argument("--minutes", type=float, help="stop (with a checkpoint) after this long")
+    p.add_argument("--epochs", type=int, help="the run's length (and a schedule's horizon)")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="stop (with a checkpoint) after this long, to go on with --resume; with --epochs, a chunk of the run",
+    )
     p.add_argument("--val", metavar="DIR", help="validation images (e.g. Set14): PSNR on Y every epoch")
     p.add_argument("--patience", type=int, help="stop after this many epochs without a better validation PSNR")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")

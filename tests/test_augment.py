@@ -2,6 +2,7 @@
 the paper's protocol, and a run that resumes to the same weights bit for bit."""
 
 import itertools
+import json
 
 import h5py
 import numpy as np
@@ -126,3 +127,14 @@ def test_the_command_line_trains_with_augment_and_refuses_bad_factors(folder, tm
         run_cli(*args, "--out", tmp_path / "bad", "--augment-factors", "0.9", "1.5"), "between 0 and 1"
     )
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_long_run_goes_in_chunks_of_minutes_toward_its_epochs(folder, tmp_path):
+    """--epochs fixes the run (the cosine's horizon), --minutes the chunk: the first chunk stops with a
+    checkpoint before the end, a resumed one finishes the epochs."""
+    args = ["train", "--data", folder, "--filters", 8, 4, "--batch", 8, "--augment", "--schedule", "cosine"]
+    first = run_cli(*args, "--epochs", 50, "--minutes", 0.002, "--out", tmp_path / "run")
+    assert first.returncode == 0, first.stderr
+    assert "continue with --resume" in first.stdout
+    with h5py.File(tmp_path / "run" / "checkpoint.h5") as f:
+        assert 1 <= json.loads(f.attrs["progress"])["step"] < 50 * 10
