@@ -343,3 +343,24 @@ def test_the_first_run_says_it_compiles_and_warmup_compiles_ahead(workdir, tmp_p
         env=env,
     )
     assert run.returncode == 0 and "compil" not in run.stderr, run.stderr
+
+
+def test_the_compile_notice_counts_compiling_not_the_work_between(monkeypatch):
+    """A training run compiles its kernels at their first calls, hours apart: the notice sums the
+    compilations (a kernel with the helpers it pulls in), not the time since the first."""
+    import io
+
+    from npsrcnn.backends import cpu
+
+    clock = iter([0.0, 2.0, 100.0, 100.5, 101.0])
+    monkeypatch.setattr(cpu.time, "monotonic", lambda: next(clock))
+    stream = io.StringIO()
+    notice = cpu._CompileNotice(stream)
+    notice.on_start(None)  # t = 0: kernel one
+    notice.on_end(None)  # t = 2
+    notice.on_start(None)  # t = 100: kernel two ...
+    notice.on_start(None)  # ... pulling in a helper (no clock read)
+    notice.on_end(None)
+    notice.on_end(None)  # t = 100.5
+    notice.close()
+    assert stream.getvalue().splitlines()[-1] == "npsrcnn: compiled 2 kernels in 2 s"

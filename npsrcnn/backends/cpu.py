@@ -26,26 +26,30 @@ from npsrcnn.kernels.versions import pick
 
 
 class _CompileNotice(event.Listener):
-    """Says on stderr when numba starts compiling the kernels, and how many it compiled in how long."""
+    """Says on stderr when numba starts compiling the kernels, and how many it compiled in how long
+    (the compiling alone: a training run computes between its kernels' first calls)."""
 
     def __init__(self, stream):
-        self.stream, self.started, self.depth, self.compiled = stream, None, 0, 0
+        self.stream, self.announced, self.depth, self.compiled, self.seconds = stream, False, 0, 0, 0.0
 
     def on_start(self, ev):
-        if self.started is None:
-            self.started = time.monotonic()
+        if not self.announced:
+            self.announced = True
             print("npsrcnn: compiling the cpu kernels for this machine, once; later runs load them", file=self.stream)
+        if self.depth == 0:
+            self.began = time.monotonic()
         self.depth += 1
 
     def on_end(self, ev):
         self.depth -= 1
-        self.compiled += self.depth == 0  # a kernel, with the helpers it pulled in
+        if self.depth == 0:  # a kernel, with the helpers it pulled in
+            self.compiled += 1
+            self.seconds += time.monotonic() - self.began
 
     def close(self):
-        if self.started is not None:
-            seconds = time.monotonic() - self.started
-            print(f"npsrcnn: compiled {self.compiled} kernels in {seconds:.0f} s", file=self.stream)
-            self.started, self.compiled = None, 0
+        if self.announced:
+            print(f"npsrcnn: compiled {self.compiled} kernels in {self.seconds:.0f} s", file=self.stream)
+            self.announced, self.compiled, self.seconds = False, 0, 0.0
 
 
 _notice = None
