@@ -24,6 +24,8 @@ Versions (``python -m npsrcnn.kernels.conv2d_cpu --list``):
     v8  v6 with the product taken the other way round, ``out (pixels × C_out) = (colsᵀ)ᵀ @ K``: BLAS
         reads the transposed operand as it packs and writes NHWC rows in place, so v6's strided
         scatter of the result disappears (~10% on the first layer)
+    v9  v4 with α = 8 always (m = 9 - r) and each transform's eight terms summed in registers before
+        one store, where v4 skips the matrices' zeros but loads and stores its accumulator per term
 
 Every version keeps to numba's thread pool: BLAS is called single-threaded from inside ``prange``.
 Mixing BLAS's own threads with numba's made whole networks up to 2x slower than their layers
@@ -255,27 +257,32 @@ def _run_v3(x, kernel, bias, padding, relu):
     return out
 
 
-def _run_v4(x, kernel, bias, padding, relu, gate=None):
-    out = np.empty(_out_shape(x, kernel, padding), np.float32)
-    m = winograd_cpu.tile_size(kernel.shape[0], out.shape[1], out.shape[2])
-    at, _, bt = winograd_cpu.transforms(m, kernel.shape[0])
-    b = border(padding, *kernel.shape[:2])
-    with blas_single():
-        winograd_cpu.conv2d_winograd(
-            np.ascontiguousarray(x, dtype=np.float32),
-            winograd_cpu.kernel_transform(kernel, m),
-            at.astype(np.float32),
-            bt.astype(np.float32),
-            bias.astype(np.float32),
-            out,
-            b.top,
-            b.left,
-            b.replicate,
-            relu,
-            gate,
-            32,
-        )
-    return out.astype(x.dtype, copy=False)
+def _winograd(kernel_fn, tile_size):
+    """v4 and v9: ``tile_size(r, out_h, out_w) -> m``; padding read in place, bands of 32 tiles."""
+
+    def run(x, kernel, bias, padding, relu, gate=None):
+        out = np.empty(_out_shape(x, kernel, padding), np.float32)
+        m = tile_size(kernel.shape[0], out.shape[1], out.shape[2])
+        at, _, bt = winograd_cpu.transforms(m, kernel.shape[0])
+        b = border(padding, *kernel.shape[:2])
+        with blas_single():
+            kernel_fn(
+                np.ascontiguousarray(x, dtype=np.float32),
+                winograd_cpu.kernel_transform(kernel, m),
+                at.astype(np.float32),
+                bt.astype(np.float32),
+                bias.astype(np.float32),
+                out,
+                b.top,
+                b.left,
+                b.replicate,
+                relu,
+                gate,
+                32,
+            )
+        return out.astype(x.dtype, copy=False)
+
+    return run
 
 
 def _run_v5(x, kernel, bias, padding, relu, gate=None):
@@ -323,16 +330,23 @@ VERSIONS = {
     "v1": (_run_v1, lambda kh, kw, cin, cout: True),
     "v2": (_run_v2, lambda kh, kw, cin, cout: True),
     "v3": (_run_v3, lambda kh, kw, cin, cout: cout == 1),
-    "v4": (_run_v4, lambda kh, kw, cin, cout: kh == kw and 2 <= kh <= 7),
+    "v4": (
+        _winograd(winograd_cpu.conv2d_winograd, winograd_cpu.tile_size),
+        lambda kh, kw, cin, cout: kh == kw and 2 <= kh <= 7,
+    ),
     "v5": (_run_v5, lambda kh, kw, cin, cout: kh == kw == 1),
     "v6": (_transposed_im2col(conv2d_valid_transposed_v6, True), lambda kh, kw, cin, cout: True),
     "v7": (_run_v7, lambda kh, kw, cin, cout: True),
     "v8": (_transposed_im2col(conv2d_valid_transposed_v8, False), lambda kh, kw, cin, cout: True),
+    "v9": (
+        _winograd(winograd_cpu.conv2d_winograd8, lambda r, out_h, out_w: 9 - r),
+        lambda kh, kw, cin, cout: kh == kw and 2 <= kh <= 7,
+    ),
 }
 
 
 TARGET = "cpu"
-GATED = ("v4", "v5", "v8")  # versions that apply a gate in their epilogue (the input gradients' shapes)
+GATED = ("v4", "v5", "v8", "v9")  # versions that apply a gate in their epilogue (the input gradients' shapes)
 
 
 def gate_in_place(out, gate):
