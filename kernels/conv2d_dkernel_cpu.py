@@ -1,6 +1,6 @@
 """Convolution backward, kernel gradient, on the CPU (numba.njit).
 
-``xp (N, Ho+kh-1, Wo+kw-1, C_in)`` (the padded input; v3 takes it unpadded), ``dout (N, Ho, Wo, C_out)
+``xp (N, Ho+kh-1, Wo+kw-1, C_in)`` (the padded input; v3 and v9 take it unpadded), ``dout (N, Ho, Wo, C_out)
 -> dkernel (kh, kw, C_in, C_out)``: ``dkernel[i, j, c, :] = Σ_(n,y,x) xp[n, y+i, x+j, c] · dout[n, y, x, :]``.
 
 Versions:
@@ -20,6 +20,8 @@ Versions:
     v8  1×1: v4 in bands of a few hundred pixels, whose rows of ``x`` and ``dout`` stay in the L2 cache
         while BLAS packs them (v4's 10⁴-row GEMMs stream them from memory; v2's im2col bands were
         faster than v4 for that reason alone).
+    v9  v3 with α = 8 (m = 9 - r) and the forward v9's input transform (eight terms summed in registers,
+        inner tiles read in place); the output gradient's tiles as v3's.
 """
 
 import sys
@@ -142,26 +144,33 @@ def _banded(transposed, pixels_per_band):
     return run
 
 
-def _run_v3(x, dout, kh, kw, padding):
-    m = winograd_cpu.tile_size(kh, dout.shape[1], dout.shape[2])
-    at, gt, bt = winograd_cpu.transforms(kh, m)  # F(r, m): r outputs per axis, dout tiles of m as filters
-    b = border(padding, kh, kw)
-    alpha = bt.shape[0]
-    partial = np.zeros((CHUNKS, alpha * alpha, x.shape[3], dout.shape[3]), np.float32)
-    with blas_single():
-        winograd_cpu.dkernel_winograd(
-            np.ascontiguousarray(x, dtype=np.float32),
-            np.ascontiguousarray(dout, dtype=np.float32),
-            bt.astype(np.float32),
-            gt.astype(np.float32),
-            partial,
-            b.top,
-            b.left,
-            b.replicate,
-        )
-    transformed = partial.astype(np.float64).sum(axis=0).reshape(alpha, alpha, x.shape[3], dout.shape[3])
-    dkernel = np.einsum("ia,abco,jb->ijco", at, transformed, at)
-    return dkernel.astype(dout.dtype)
+def _winograd(tile_size, fast_input):
+    """v3 and v9: F(r, m) with ``m = tile_size(r, out_h, out_w)``: r outputs per axis, the output
+    gradient's m×m tiles as filters."""
+
+    def run(x, dout, kh, kw, padding):
+        m = tile_size(kh, dout.shape[1], dout.shape[2])
+        at, gt, bt = winograd_cpu.transforms(kh, m)
+        b = border(padding, kh, kw)
+        alpha = bt.shape[0]
+        partial = np.zeros((CHUNKS, alpha * alpha, x.shape[3], dout.shape[3]), np.float32)
+        with blas_single():
+            winograd_cpu.dkernel_winograd(
+                np.ascontiguousarray(x, dtype=np.float32),
+                np.ascontiguousarray(dout, dtype=np.float32),
+                bt.astype(np.float32),
+                gt.astype(np.float32),
+                partial,
+                b.top,
+                b.left,
+                b.replicate,
+                fast_input,
+            )
+        transformed = partial.astype(np.float64).sum(axis=0).reshape(alpha, alpha, x.shape[3], dout.shape[3])
+        dkernel = np.einsum("ia,abco,jb->ijco", at, transformed, at)
+        return dkernel.astype(dout.dtype)
+
+    return run
 
 
 def _run_v4(x, dout, kh, kw, padding):
@@ -193,12 +202,13 @@ def _run_v8(x, dout, kh, kw, padding):
 VERSIONS = {
     "v1": (_run_v1, lambda kh, kw, cin, cout: True),
     "v2": (_banded(False, 256), lambda kh, kw, cin, cout: True),
-    "v3": (_run_v3, lambda kh, kw, cin, cout: kh == kw and 2 <= kh <= 7),
+    "v3": (_winograd(winograd_cpu.tile_size, False), lambda kh, kw, cin, cout: kh == kw and 2 <= kh <= 7),
     "v4": (_run_v4, lambda kh, kw, cin, cout: kh == kw == 1),
     "v5": (_banded(True, 1024), lambda kh, kw, cin, cout: True),
     "v6": (_one_output(np.float64), lambda kh, kw, cin, cout: cout == 1),
     "v7": (_one_output(None), lambda kh, kw, cin, cout: cout == 1),
     "v8": (_run_v8, lambda kh, kw, cin, cout: kh == kw == 1),
+    "v9": (_winograd(lambda r, out_h, out_w: 9 - r, True), lambda kh, kw, cin, cout: kh == kw and 2 <= kh <= 7),
 }
 
 

@@ -30,8 +30,10 @@ def _cpu_conv2d_dkernel(kh, kw, cin, cout):
         return "v7"  # a GEMV in disguise: direct sums, no im2col, float32 row sums
     if cin <= 4:
         return "v5"  # first layer: transposed im2col
+    if kh == kw == 5 and cin >= 8 and cout >= 8:
+        return "v9"  # v3 with alpha = 8 and the forward v9's input transform: ~10% faster on 5x5
     if kh == kw and 3 <= kh <= 7 and cin >= 8 and cout >= 8:
-        return "v3"  # Winograd F(r x r, m x m): dout's m x m tiles as filters
+        return "v3"  # Winograd F(r x r, m x m): dout's m x m tiles as filters (v9's alpha = 8 wastes 3x3's 25x25 maps)
     return "v2"
 
 

@@ -243,11 +243,30 @@ def _conv2d_winograd8(x, u, at, bt, bias, out, pad_top, pad_left, replicate, rel
 conv2d_winograd8 = njit(parallel=True, fastmath=True, cache=True)(_conv2d_winograd8)
 
 
-def _dkernel_winograd(x, dout, bt, gt, partial, pad_top, pad_left, replicate):
+@njit(inline="always")
+def _output_gradient_tiles(dout, b, ty, tiles_w, m, gt, g, w, t0):
+    """G' w G'ᵀ for the m×m tiles of ``dout``'s tile row ``ty`` in image ``b`` -> ``w[(i, j), t0 + tx,
+    o]``, zero beyond the output's edge; ``g (α, m, C_out)`` is scratch."""
+    _, ho, wo, cout = dout.shape
+    alpha = gt.shape[0]
+    for tx in range(tiles_w):
+        for i in range(alpha):
+            for q in range(m):
+                g[i, q, :] = 0.0
+                if tx * m + q < wo:
+                    for p in range(min(m, ho - ty * m)):
+                        coef = gt[i, p]
+                        if coef != 0.0:
+                            for o in range(cout):
+                                g[i, q, o] += coef * dout[b, ty * m + p, tx * m + q, o]
+        _second_half(gt, g, w, t0 + tx)
+
+
+def _dkernel_winograd(x, dout, bt, gt, partial, pad_top, pad_left, replicate, fast_input):
     """Kernel gradient as F(r×r, m×m): the m×m tiles of ``dout`` act as filters over the same α×α
     input tiles as the forward. Tiles are gathered ~256 at a time, then one GEMM per tile position
     (Vᵀ @ W) accumulates into ``partial[chunk, (i, j), C_in, C_out]``; the caller sums the chunks and
-    applies Aᵀ · A."""
+    applies Aᵀ · A. ``fast_input`` (α = 8 only) transforms the input tiles as the forward v9 does."""
     n = x.shape[0]
     _, ho, wo, cout = dout.shape
     cin = x.shape[3]
@@ -260,24 +279,26 @@ def _dkernel_winograd(x, dout, bt, gt, partial, pad_top, pad_left, replicate):
         v = np.empty((alpha * alpha, rows_per_gemm * tiles_w, cin), np.float32)
         w = np.empty((alpha * alpha, rows_per_gemm * tiles_w, cout), np.float32)
         g = np.empty((alpha, m, cout), np.float32)
+        d = np.empty((alpha, alpha, cin), np.float32)
+        tmp = np.empty((alpha * alpha, cin), np.float32)
+        v2 = v.reshape(alpha * alpha * rows_per_gemm * tiles_w, cin)
         first, last = chunk * jobs // chunks, (chunk + 1) * jobs // chunks
         for start in range(first, last, rows_per_gemm):
             stop = min(last, start + rows_per_gemm)
             for job in range(start, stop):
                 b, ty = job // tiles_h, job % tiles_h
                 t0 = (job - start) * tiles_w
-                _input_tiles(x, job * tiles_w, tiles_w, tiles_h, tiles_w, m, pad_top, pad_left, replicate, bt, v, t0)
-                for tx in range(tiles_w):  # W = G' (dout tile) G'ᵀ, zero beyond the output's edge
-                    for i in range(alpha):
-                        for q in range(m):
-                            g[i, q, :] = 0.0
-                            if tx * m + q < wo:
-                                for p in range(min(m, ho - ty * m)):
-                                    coef = gt[i, p]
-                                    if coef != 0.0:
-                                        for o in range(cout):
-                                            g[i, q, o] += coef * dout[b, ty * m + p, tx * m + q, o]
-                    _second_half(gt, g, w, t0 + tx)
+                if fast_input:
+                    for tx in range(tiles_w):
+                        _input_tile8(
+                            x, job * tiles_w + tx, tiles_h, tiles_w, m, pad_top, pad_left, replicate, bt, d, tmp, v2,
+                            t0 + tx, rows_per_gemm * tiles_w,
+                        )  # fmt: skip
+                else:
+                    _input_tiles(
+                        x, job * tiles_w, tiles_w, tiles_h, tiles_w, m, pad_top, pad_left, replicate, bt, v, t0
+                    )
+                _output_gradient_tiles(dout, b, ty, tiles_w, m, gt, g, w, t0)
             used = (stop - start) * tiles_w
             for k in range(alpha * alpha):
                 partial[chunk, k] += np.dot(v[k, :used].T, w[k, :used])

@@ -4,7 +4,7 @@ Tolerances are relative to the output's scale (``harness.relative_error``), floa
 - direct sums and GEMMs (v1-v3, v5-v8; every backward but Winograd): 2e-6. An output
   sums K = kh*kw*C_in terms; float32 rounding adds about sqrt(K) * 2^-24 of the scale
   (K <= 1152 here: ~2e-6 worst case, typically far less), while any indexing mistake is of order 1.
-- Winograd (conv2d v4 and v9, dkernel v3, dinput v2 on square kernels): 5e-5. The transforms' entries
+- Winograd (conv2d v4 and v9, dkernel v3 and v9, dinput v2 on square kernels): 5e-5. The transforms' entries
   reach 5.25 (F(4,5)), which amplifies the float32 rounding of each tile by ~10-20x.
 The harness compares against the float64 oracle; float64 inputs are checked separately (1e-12).
 """
