@@ -26,6 +26,8 @@ Versions (``python -m npsrcnn.kernels.conv2d_cpu --list``):
         scatter of the result disappears (~10% on the first layer)
     v9  v4 with α = 8 always (m = 9 - r) and each transform's eight terms summed in registers before
         one store, where v4 skips the matrices' zeros but loads and stores its accumulator per term
+    v10 v7 in bands of output rows: each band's Z (its rows and the kh - 1 rows of halo) is made and
+        summed while it is in cache; v7 writes all of Z to memory and reads it back
 
 Every version keeps to numba's thread pool: BLAS is called single-threaded from inside ``prange``.
 Mixing BLAS's own threads with numba's made whole networks up to 2x slower than their layers
@@ -161,21 +163,49 @@ def _source(index, size, replicate):
     return index if 0 <= index < size else -1
 
 
+@njit(inline="always")
+def _shifted_sum_row(z, z_top, h, bias, out, b, y, kh, kw, top, left, replicate, relu):
+    """Output row ``y`` of image ``b``: each output sums the kh·kw entries of ``z (rows, W, kh·kw·C_out)``
+    its window reads, the padded read of input row ``y + i - top`` found at z's row ``yy - z_top`` (z
+    holds the rows of an image ``h`` rows high from ``z_top`` on)."""
+    w = z.shape[1]
+    _, _, wo, cout = out.shape
+    for xo in range(wo):
+        for o in range(cout):
+            acc = bias[o]
+            for i in range(kh):
+                yy = _source(y + i - top, h, replicate)
+                for j in range(kw):
+                    xx = _source(xo + j - left, w, replicate)
+                    if yy >= 0 and xx >= 0:
+                        acc += z[yy - z_top, xx, (i * kw + j) * cout + o]
+            out[b, y, xo, o] = max(acc, 0.0) if relu else acc
+
+
 def _shifted_sum_v7(z, bias, out, kh, kw, top, left, replicate, relu):
-    n, h, w, _ = z.shape
-    _, ho, wo, cout = out.shape
+    n, h = z.shape[:2]
+    ho = out.shape[1]
     for row in prange(n * ho):
         b, y = row // ho, row % ho
-        for xo in range(wo):
-            for o in range(cout):
-                acc = bias[o]
-                for i in range(kh):
-                    yy = _source(y + i - top, h, replicate)
-                    for j in range(kw):
-                        xx = _source(xo + j - left, w, replicate)
-                        if yy >= 0 and xx >= 0:
-                            acc += z[b, yy, xx, (i * kw + j) * cout + o]
-                out[b, y, xo, o] = max(acc, 0.0) if relu else acc
+        _shifted_sum_row(z[b], 0, h, bias, out, b, y, kh, kw, top, left, replicate, relu)
+
+
+def _channel_gemm_shifted_sum_v10(x, k2, bias, out, kh, kw, top, left, replicate, relu, rows):
+    # v7 a band of output rows at a time: the band's Z (its input rows and the kh - 1 rows of halo)
+    # is made and summed while it is in cache, where v7 writes the whole Z out and reads it back
+    n, h, w, cin = x.shape
+    ho = out.shape[1]
+    bands = (ho + rows - 1) // rows
+    for job in prange(n * bands):
+        b, y0 = job // bands, (job % bands) * rows
+        y1 = min(ho, y0 + rows)
+        ya = min(max(0, y0 - top), h - 1)  # the input rows [ya, yb) the band reads, at least one
+        yb = max(ya + 1, min(h, y1 - 1 - top + kh))
+        z = np.empty(((yb - ya) * w, k2.shape[1]), x.dtype)
+        np.dot(x[b, ya:yb].reshape(-1, cin), k2, z)
+        z3 = z.reshape(yb - ya, w, k2.shape[1])
+        for y in range(y0, y1):
+            _shifted_sum_row(z3, ya, h, bias, out, b, y, kh, kw, top, left, replicate, relu)
 
 
 def _conv2d_valid_transposed_v8(x, k2, bias, out, kh, kw, rows, relu, gate):
@@ -203,6 +233,7 @@ conv2d_valid_v1 = njit(parallel=True, cache=True)(_conv2d_valid_v1)
 conv2d_valid_transposed_v8 = njit(parallel=True, cache=True)(_conv2d_valid_transposed_v8)
 conv2d_valid_transposed_v6 = njit(parallel=True, cache=True)(_conv2d_valid_transposed_v6)
 shifted_sum_v7 = njit(parallel=True, cache=True)(_shifted_sum_v7)
+channel_gemm_shifted_sum_v10 = njit(parallel=True, cache=True)(_channel_gemm_shifted_sum_v10)
 gemm_bands = njit(parallel=True, cache=True)(_gemm_bands)
 
 
@@ -326,6 +357,21 @@ def _run_v7(x, kernel, bias, padding, relu):
     return out
 
 
+def _run_v10(x, kernel, bias, padding, relu):
+    """Bands of ROWS_V10 output rows (raced 8 to 128 on 5×5 32→1 at 288² to 1920×1080: 32 was best or
+    near it everywhere; a band's halo recomputes (kh - 1) / 32 of Z)."""
+    kh, kw, cin, cout = kernel.shape
+    b = border(padding, kh, kw)
+    out = np.empty(_out_shape(x, kernel, padding), x.dtype)
+    k2 = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout))
+    with blas_single():
+        channel_gemm_shifted_sum_v10(x, k2, bias, out, kh, kw, b.top, b.left, b.replicate, relu, ROWS_V10)
+    return out
+
+
+ROWS_V10 = 32
+
+
 VERSIONS = {
     "v1": (_run_v1, lambda kh, kw, cin, cout: True),
     "v2": (_run_v2, lambda kh, kw, cin, cout: True),
@@ -342,6 +388,7 @@ VERSIONS = {
         _winograd(winograd_cpu.conv2d_winograd8, lambda r, out_h, out_w: 9 - r),
         lambda kh, kw, cin, cout: kh == kw and 2 <= kh <= 7,
     ),
+    "v10": (_run_v10, lambda kh, kw, cin, cout: True),
 }
 
 

@@ -1,7 +1,7 @@
 """Every kernel version through the lab's harness: small shapes, odd sizes, all paddings.
 
 Tolerances are relative to the output's scale (``harness.relative_error``), float32:
-- direct sums and GEMMs (v1-v3, v5-v8; every backward but Winograd): 2e-6. An output
+- direct sums and GEMMs (v1-v3, v5-v8, v10; every backward but Winograd): 2e-6. An output
   sums K = kh*kw*C_in terms; float32 rounding adds about sqrt(K) * 2^-24 of the scale
   (K <= 1152 here: ~2e-6 worst case, typically far less), while any indexing mistake is of order 1.
 - Winograd (conv2d v4 and v9, dkernel v3 and v9, dinput v2 on square kernels): 5e-5. The transforms' entries
@@ -90,6 +90,16 @@ def test_a_gated_convolution_is_the_relu_backward_of_its_output(version, padding
     gated = conv2d_cpu.conv2d(*args, gate=gate)
     np.testing.assert_array_equal(gated, reference.relu_backward(gate, plain))
     assert 0.3 < np.mean(gated == 0) < 0.7
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3])
+@pytest.mark.parametrize("padding", PADDINGS + ["full"])
+def test_v10s_bands_meet_without_seams(monkeypatch, rows, padding):
+    """v10 makes each band's Z from its own input rows and halo: bands of 1-3 output rows over 13-row
+    maps put band edges against every row of a 5×5 window and against the padding, top and bottom."""
+    monkeypatch.setattr(conv2d_cpu, "ROWS_V10", rows)
+    for shape in [(2, 13, 11, 6, 5, 5, 1), (1, 13, 9, 4, 3, 5, 2)]:
+        harness.check(conv2d_cpu, "conv2d", "v10", harness.make_case(shape, padding, seed=rows), 2e-6)
 
 
 @pytest.mark.parametrize("version", ["v1", "v4", "v8"])  # a pass after, and two that gate as they write
@@ -245,7 +255,7 @@ def test_kernels_run_as_plain_python_with_jit_disabled():
         "r = np.random.default_rng(0); x = r.random((1, 6, 5, 2)); k = r.normal(size=(3, 3, 2, 2));"
         "b = r.normal(size=2);"
         "assert all(np.allclose(conv2d_cpu.conv2d(x, k, b, 'same', False, v), reference.conv2d(x, k, b, 'same'),"
-        " atol=1e-5) for v in ('v1', 'v2', 'v4', 'v6', 'v7', 'v8', 'v9'))"
+        " atol=1e-5) for v in ('v1', 'v2', 'v4', 'v6', 'v7', 'v8', 'v9', 'v10'))"
     )
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
