@@ -348,10 +348,17 @@ def _transposed_im2col(kernel_fn, transposed_kernel):
     return run
 
 
+def _channel_kernel(kernel):
+    """v7's and v10's K: ``(kh, kw, C_in, C_out) -> (C_in, kh·kw·C_out)``, so that a pixel's row of
+    ``X @ K`` holds every tap's contribution of that pixel, tap-major."""
+    kh, kw, cin, cout = kernel.shape
+    return np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout))
+
+
 def _run_v7(x, kernel, bias, padding, relu):
     kh, kw, cin, cout = kernel.shape
     b = border(padding, kh, kw)
-    z = gemm(x.reshape(-1, cin), kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout))
+    z = gemm(x.reshape(-1, cin), _channel_kernel(kernel))
     out = np.empty(_out_shape(x, kernel, padding), x.dtype)
     shifted_sum_v7(z.reshape(x.shape[:3] + (kh * kw * cout,)), bias, out, kh, kw, b.top, b.left, b.replicate, relu)
     return out
@@ -360,10 +367,10 @@ def _run_v7(x, kernel, bias, padding, relu):
 def _run_v10(x, kernel, bias, padding, relu):
     """Bands of ROWS_V10 output rows (raced 8 to 128 on 5×5 32→1 at 288² to 1920×1080: 32 was best or
     near it everywhere; a band's halo recomputes (kh - 1) / 32 of Z)."""
-    kh, kw, cin, cout = kernel.shape
+    kh, kw = kernel.shape[:2]
     b = border(padding, kh, kw)
     out = np.empty(_out_shape(x, kernel, padding), x.dtype)
-    k2 = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout))
+    k2 = _channel_kernel(kernel)
     with blas_single():
         channel_gemm_shifted_sum_v10(x, k2, bias, out, kh, kw, b.top, b.left, b.replicate, relu, ROWS_V10)
     return out
